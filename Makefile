@@ -1,0 +1,61 @@
+# Everything the book needs is installed from here: nothing by hand.
+# `make book` and `make test` are the README's two commands.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SETUP  := $(VENV)/.installed
+ASSETS := node_modules/.installed
+DATA   := $(BIN)/python -m recsys_lab.datasets
+export RECSYS_LAB_DATA ?= $(HOME)/.cache/recsys_lab
+# TensorFlow's C++ start-up chatter is noise in a book and in test logs.
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONHASHSEED := 0
+
+.PHONY: all setup data assets book lab test unit notebooks lint student clean
+
+all: book
+
+$(SETUP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+setup: $(SETUP)
+
+$(ASSETS): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+assets: $(ASSETS)
+
+data: $(SETUP)
+	$(DATA) fetch
+
+book: setup assets data
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	@echo "The book is in _build/html/index.html"
+
+lab: setup data
+	$(BIN)/jupyter lab book/
+
+lint: setup
+	$(BIN)/ruff check recsys_lab tests
+
+unit: setup data
+	$(BIN)/pytest tests
+
+notebooks: setup data
+	$(BIN)/pytest --nbval-lax --nbval-current-env book/
+
+test: setup assets data lint
+	$(BIN)/pytest tests
+	$(BIN)/pytest --nbval-lax --nbval-current-env book/
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+clean:
+	rm -rf _build student
