@@ -1,0 +1,142 @@
+"""The book's four evaluation protocols, defined once and used by every chapter.
+
+Each function takes the ratings frame of :func:`recsys_lab.datasets.load_movielens_100k`
+(columns ``user``, ``item``, ``rating``, ``timestamp``) and returns plain DataFrames with
+the same columns, rows in their original order, so that nothing is lost or duplicated:
+the parts of a split always add up to the input.
+
+* RATING: :func:`rating_split`, a random 80/20 split of all ratings (seed 42).
+* TOPN: :func:`topn_split`, per user a random 20% of their interactions is held out (seed 0).
+* SEQ: :func:`seq_split`, per user the last interaction is the test item, the one before it
+  the validation item.
+* COLD: :func:`cold_item_split`, a random 20% of items is removed from training entirely.
+
+Validation data for tuning is carved from *training* data with the same functions and a
+different seed, e.g. ``fit_part, valid = topn_split(train, seed=1)``; the test part is never
+used for choosing anything.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from recsys_lab.validation import check_interactions
+
+RATING, TOPN, SEQ, COLD = "RATING", "TOPN", "SEQ", "COLD"
+PROTOCOLS = (RATING, TOPN, SEQ, COLD)
+
+
+class Split(NamedTuple):
+    """A train/test split: ``train, test = rating_split(ratings)``."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+
+
+class SeqSplit(NamedTuple):
+    """A leave-last-out split: ``train, valid, test = seq_split(ratings)``."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """``train`` + ``valid``: everything before each user's test item, to fit for the test."""
+        return pd.concat([self.train, self.valid]).sort_values(["user", "timestamp"], kind="stable")
+
+
+class ColdSplit(NamedTuple):
+    """An item cold-start split: ``train, test, cold_items = cold_item_split(ratings)``."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    cold_items: np.ndarray
+
+
+def _check_fraction(test_fraction: float) -> None:
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
+
+
+def rating_split(ratings: pd.DataFrame, seed: int = 42, test_fraction: float = 0.2) -> Split:
+    """RATING protocol: a uniformly random ``test_fraction`` of all ratings is the test set.
+
+    Returns ``Split(train, test)`` with ``len(test) == round(test_fraction * len(ratings))``.
+    """
+    check_interactions(ratings, name="ratings", columns=("user", "item", "rating"))
+    _check_fraction(test_fraction)
+    rng = np.random.default_rng(seed)
+    n_test = int(round(test_fraction * len(ratings)))
+    is_test = np.zeros(len(ratings), dtype=bool)
+    is_test[rng.permutation(len(ratings))[:n_test]] = True
+    return Split(ratings[~is_test], ratings[is_test])
+
+
+def topn_split(ratings: pd.DataFrame, seed: int = 0, test_fraction: float = 0.2) -> Split:
+    """TOPN protocol: per user, a random ``test_fraction`` of that user's interactions is held out.
+
+    A user with ``n`` interactions gets ``round(test_fraction * n)`` test items, so every
+    user keeps most of their history in training (MovieLens users have ≥ 20 ratings).
+    Returns ``Split(train, test)``.
+    """
+    check_interactions(ratings, name="ratings")
+    _check_fraction(test_fraction)
+    rng = np.random.default_rng(seed)
+    users = ratings["user"].to_numpy()
+    # A random key per row; a row's rank among its user's keys decides where it goes.
+    order = np.lexsort((rng.random(len(ratings)), users))
+    sorted_users = users[order]
+    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
+    counts = np.diff(np.r_[starts, len(order)])
+    rank_in_user = np.arange(len(order)) - np.repeat(starts, counts)
+    n_test = np.repeat(np.round(test_fraction * counts).astype(int), counts)
+    is_test = np.zeros(len(ratings), dtype=bool)
+    is_test[order] = rank_in_user < n_test
+    return Split(ratings[~is_test], ratings[is_test])
+
+
+def sort_by_time(ratings: pd.DataFrame) -> pd.DataFrame:
+    """Each user's interactions in time order; ties keep the order of the input (stable)."""
+    check_interactions(ratings, name="ratings", columns=("user", "item", "timestamp"))
+    return ratings.sort_values(["user", "timestamp"], kind="stable")
+
+
+def seq_split(ratings: pd.DataFrame) -> SeqSplit:
+    """SEQ protocol: per user, the last interaction is the test item, the one before it validation.
+
+    Users with fewer than three interactions keep all of them in training. To score the
+    test item, fit on ``train`` + ``valid`` (the history up to the test item, ``split.history``);
+    to tune, fit on ``train`` and score ``valid``. Returns ``SeqSplit(train, valid, test)``, each
+    sorted by user and time.
+    """
+    ordered = sort_by_time(ratings)
+    users = ordered["user"].to_numpy()
+    from_end = ordered.groupby("user", sort=False).cumcount(ascending=False).to_numpy()
+    long_enough = np.bincount(users)[users] >= 3
+    test = long_enough & (from_end == 0)
+    valid = long_enough & (from_end == 1)
+    return SeqSplit(ordered[~test & ~valid], ordered[valid], ordered[test])
+
+
+def cold_item_split(
+    ratings: pd.DataFrame, seed: int = 0, cold_fraction: float = 0.2, n_items: int | None = None
+) -> ColdSplit:
+    """COLD protocol: a seeded ``cold_fraction`` of the items is removed from training entirely.
+
+    Items are drawn from ``range(n_items)`` (default: every item id seen in ``ratings``).
+    ``test`` holds every rating of a cold item; ``train`` holds none. Models rank the cold
+    items for the users who rated them, from content alone.
+    Returns ``ColdSplit(train, test, cold_items)`` with ``cold_items`` sorted.
+    """
+    check_interactions(ratings, name="ratings")
+    _check_fraction(cold_fraction)
+    items = np.arange(n_items) if n_items is not None else np.unique(ratings["item"].to_numpy())
+    rng = np.random.default_rng(seed)
+    n_cold = int(round(cold_fraction * len(items)))
+    cold_items = np.sort(rng.choice(items, size=n_cold, replace=False))
+    is_cold = np.isin(ratings["item"].to_numpy(), cold_items)
+    return ColdSplit(ratings[~is_cold], ratings[is_cold], cold_items)
