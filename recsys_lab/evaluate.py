@@ -121,7 +121,7 @@ def _ranking_metrics(model, train, test, protocol, n_users, n_items, candidates)
 
 
 def default_leaderboard_path() -> Path:
-    """Where rows persist between chapters: ``$RECSYS_LAB_LEADERBOARD`` or ``_build/leaderboard.csv``."""
+    """Where rows persist: ``$RECSYS_LAB_LEADERBOARD``, else ``_build/leaderboard.csv``."""
     configured = os.environ.get("RECSYS_LAB_LEADERBOARD")
     if configured:
         return Path(configured)

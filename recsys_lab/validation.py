@@ -82,4 +82,5 @@ def check_ids(ids, bound: int, *, kind: str) -> np.ndarray:
 def check_fitted(model, attribute: str) -> None:
     """Raise a clear error when a model is used before ``fit``."""
     if not hasattr(model, attribute):
-        raise ValueError(f"{type(model).__name__} is not fitted yet: call fit(train, n_users, n_items)")
+        name = type(model).__name__
+        raise ValueError(f"{name} is not fitted yet: call fit(train, n_users, n_items) first")
