@@ -39,7 +39,7 @@ class Biases(RatingRecommender):
         Alternating passes.
     """
 
-    def __init__(self, reg_item: float = 10.0, reg_user: float = 15.0, n_iter: int = 10):
+    def __init__(self, reg_item: float = 3.0, reg_user: float = 3.0, n_iter: int = 10):
         self.reg_item = reg_item
         self.reg_user = reg_user
         self.n_iter = n_iter
@@ -86,7 +86,7 @@ class ItemKNN(Recommender):
     items with few interactions.
     """
 
-    def __init__(self, n_neighbors: int = 50, shrinkage: float = 10.0):
+    def __init__(self, n_neighbors: int = 300, shrinkage: float = 10.0):
         self.n_neighbors = n_neighbors
         self.shrinkage = shrinkage
 
@@ -116,7 +116,7 @@ class EASE(Recommender):
     with ``P = (XᵀX + λI)⁻¹``, ``B = I − P · diag(1 / diag(P))``. Scores are ``X B``.
     """
 
-    def __init__(self, l2: float = 500.0):
+    def __init__(self, l2: float = 800.0):
         self.l2 = l2
 
     def _fit(self, train: pd.DataFrame) -> None:
@@ -130,3 +130,30 @@ class EASE(Recommender):
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return np.asarray(self.history_[users] @ self.weights_)
+
+
+class GenrePopularity(Recommender):
+    """Cold-start baseline: an item scores the mean popularity of the warm items of its genres.
+
+    Needs no interactions with the item itself, only its genres, so it can rank items
+    that were never seen in training (the COLD protocol). ``item_genres`` is a binary
+    array of shape ``(n_items, n_genres)``.
+    """
+
+    def __init__(self, item_genres):
+        self.item_genres = item_genres
+
+    def _fit(self, train: pd.DataFrame) -> None:
+        genres = np.asarray(self.item_genres, dtype=float)
+        if genres.ndim != 2 or genres.shape[0] != self.n_items_:
+            raise ValueError(f"item_genres must have shape (n_items={self.n_items_}, n_genres), "
+                             f"got {genres.shape}")
+        popularity = np.asarray(self.history_.sum(axis=0)).ravel()
+        warm = popularity > 0
+        items_per_genre = genres[warm].sum(axis=0)
+        genre_popularity = genres[warm].T @ popularity[warm] / np.maximum(items_per_genre, 1)
+        n_genres = np.maximum(genres.sum(axis=1), 1)
+        self.item_scores_ = genres @ genre_popularity / n_genres
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.item_scores_, (len(users), self.n_items_))

@@ -55,6 +55,7 @@ def evaluate(
     protocol : one of ``"RATING"``, ``"TOPN"``, ``"SEQ"``, ``"COLD"``.
     n_users, n_items : sizes of the id spaces; default to the largest id seen plus one.
     candidates : under COLD, the item ids to rank (default: the items of ``test``).
+        Equal scores are ordered by a fixed random permutation of the candidates.
 
     Returns
     -------
@@ -93,13 +94,16 @@ def _ranking_metrics(model, train, test, protocol, n_users, n_items, candidates)
     else:
         candidates = np.arange(n_items)
         excluded = interaction_matrix(train, n_users, n_items)
+    # Ties are broken in a fixed random order of the candidates, not by item id: in
+    # MovieLens low ids are the popular films, so an id-ordered tie-break leaks popularity.
+    candidates = np.random.default_rng(0).permutation(candidates)
     k_max = min(20, len(candidates))
     top = np.empty((len(users), k_max), dtype=np.int64)
     for start in range(0, len(users), _BATCH_USERS):
         batch = users[start:start + _BATCH_USERS]
         scores = np.array(model.score_items(batch), dtype=float)[:, candidates]
         if excluded is not None:
-            scores[excluded[batch].toarray().astype(bool)] = -np.inf
+            scores[excluded[batch][:, candidates].toarray().astype(bool)] = -np.inf
         top[start:start + len(batch)] = candidates[metrics.top_k(scores, k_max)]
     hits = metrics.relevance_hits(top, relevant[users])
     n_relevant = relevant[users].getnnz(axis=1)
@@ -198,3 +202,36 @@ class Leaderboard:
         if not path.exists():
             return cls()
         return cls(pd.read_csv(path).to_dict("records"))
+
+
+def sampled_hit_rate(
+    model,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    *,
+    n_negatives: int = 100,
+    k: int = 10,
+    seed: int = 0,
+) -> float:
+    """HR@K when each test item is ranked among ``n_negatives`` sampled items only.
+
+    For every (user, test item) pair, ``n_negatives`` items the user never interacted
+    with (in ``train`` or ``test``) are drawn uniformly; the pair is a hit if fewer than
+    ``k`` of them score higher than the test item (ties count half). ``model`` must be
+    fitted. Shown beside full ranking to make a point: this number is inflated and can
+    even order models differently (Krichene & Rendle 2020).
+    """
+    rng = np.random.default_rng(seed)
+    n_items = model.n_items_
+    seen = interaction_matrix(pd.concat([train[["user", "item"]], test[["user", "item"]]]),
+                              model.n_users_, n_items).tolil().rows
+    hits = []
+    for user, positives in test.groupby("user")["item"]:
+        scores = np.asarray(model.score_items([user]))[0]
+        pool = np.setdiff1d(np.arange(n_items), seen[user], assume_unique=True)
+        negatives = rng.choice(pool, size=(len(positives), n_negatives))
+        positive_scores = scores[positives.to_numpy()][:, None]
+        above = (scores[negatives] > positive_scores).sum(1)
+        ties = (scores[negatives] == positive_scores).sum(1)
+        hits.append(above + 0.5 * ties < k)
+    return float(np.concatenate(hits).mean())
