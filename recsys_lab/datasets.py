@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import io
 import os
 import re
@@ -320,7 +321,7 @@ def fetch_movielens_100k(
     if _use_grouplens(grouplens) and any(n not in sources for n in _GROUPLENS_MEMBERS):
         try:
             store(_grouplens_files(), "grouplens")
-        except (OSError, DataError, zipfile.BadZipFile, KeyError) as err:
+        except (OSError, http.client.HTTPException, DataError, KeyError) as err:
             tried.append(f"GroupLens zip {GROUPLENS_URL}: {type(err).__name__}: {err}")
     if any(n not in sources for n in FILES):
         try:
@@ -662,9 +663,8 @@ class SyntheticContent:
 
     tokens : (n_items, length) int64 token ids in ``1..n_tokens-1`` (0 is left free for
         padding, e.g. ``Embedding(mask_zero=True)``).
-    topic_weights : (n_items, rank) the item's mixture over ``rank`` topics (rows sum to 1).
-    item_factors : (n_items, rank) = ``topic_weights`` centred: the factors a model should
-        predict from ``tokens``.
+    item_factors : (n_items, rank) the item's mixture over ``rank`` topics (rows sum to 1):
+        the factors a model should predict from ``tokens``.
     user_factors : (n_users, rank);  true_ratings : (n_users, n_items)
         = ``global_mean + user_factors @ item_factors.T``.
     ratings : DataFrame ``user``, ``item``, ``rating`` (clipped to [1, 5]), ``timestamp``.
@@ -672,7 +672,6 @@ class SyntheticContent:
     """
 
     tokens: np.ndarray
-    topic_weights: np.ndarray
     item_factors: np.ndarray
     user_factors: np.ndarray
     true_ratings: np.ndarray
@@ -710,8 +709,9 @@ def synthetic_content(
         mask = topics == k
         tokens[mask] = rng.choice(block, size=int(mask.sum()))
 
-    # Centre the weights so factors are zero-mean; scale users so U @ V.T has unit variance.
-    item_factors = topic_weights - 1.0 / rank
+    # The topic mix *is* the item factor (not centred: centring would lose a rank, as rows
+    # sum to 1). Users are scaled so that U @ V.T has unit variance.
+    item_factors = topic_weights
     user_factors = rng.standard_normal((n_users, rank))
     user_factors /= (user_factors @ item_factors.T).std()
     global_mean = 3.0
@@ -719,7 +719,6 @@ def synthetic_content(
     users, items = _observed_pairs(rng, n_users, n_items, density)
     return SyntheticContent(
         tokens=tokens.astype(np.int64),
-        topic_weights=topic_weights,
         item_factors=item_factors,
         user_factors=user_factors,
         true_ratings=true_ratings,

@@ -93,3 +93,16 @@ def test_bad_input_names_the_problem():
         MostPopular().fit(train, 2, 2).predict([0], [0])
     with pytest.raises(ValueError, match="n_items must be a positive integer"):
         EASE().fit(train, 2, 0)
+
+
+def test_genre_popularity_scores_unseen_items_from_their_genres():
+    from recsys_lab.baselines import GenrePopularity
+    from recsys_lab.features import genre_matrix
+
+    items = pd.DataFrame({"item": [0, 1, 2, 3], "genres": [["A"], ["B"], ["A"], ["B"]]})
+    train = pd.DataFrame({"user": [0, 1, 2, 0], "item": [0, 0, 0, 1]})
+    model = GenrePopularity(genre_matrix(items)).fit(train, 3, 4)
+    scores = model.score_items([0])[0]
+    assert scores[2] > scores[3] > 0  # items 2 and 3 were never seen; genre A is popular
+    with pytest.raises(ValueError, match="item_genres must have shape"):
+        GenrePopularity(np.ones((2, 2))).fit(train, 3, 4)
