@@ -1,62 +1,13 @@
-"""Automatic feedback for the book's exercises.
-
-Every ``check_*`` function grades a student's answer against a reference on a few cases
-and returns a :class:`Feedback`: truthy when the answer is right, and shown in a notebook
-as a short message saying what was wrong and a hint. Checks never raise on a wrong answer,
-so a notebook with an unfinished exercise still runs top to bottom.
-"""
+"""Checks for chapter 1's exercises: density, Recall@K, NDCG@K, popularity scores."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Feedback:
-    """The verdict of a check: ``passed`` and a message for the student."""
-
-    passed: bool
-    message: str
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def __repr__(self) -> str:
-        return ("✅ " if self.passed else "❌ ") + self.message
-
-    def _repr_markdown_(self) -> str:
-        return repr(self)
-
-
-def _call(function: Callable, *args):
-    try:
-        return function(*args), None
-    except Exception as error:  # the student's code may fail in any way; report it
-        return None, f"{type(error).__name__}: {error}"
-
-
-def _check_cases(name: str, function: Callable, cases, reference: Callable, hint: str,
-                 tolerance: float = 1e-9) -> Feedback:
-    if not callable(function):
-        return Feedback(False, f"{name} should be a function, got {type(function).__name__}")
-    for args in cases:
-        expected = reference(*args)
-        got, error = _call(function, *args)
-        shown = ", ".join(repr(a) for a in args)
-        if error:
-            return Feedback(False, f"{name}({shown}) raised {error}. Hint: {hint}")
-        try:
-            close = math.isclose(float(got), expected, rel_tol=tolerance, abs_tol=tolerance)
-        except (TypeError, ValueError):
-            close = False
-        if not close:
-            return Feedback(False, f"{name}({shown}) returned {got!r}, expected "
-                                   f"{expected:.4f}. Hint: {hint}")
-    return Feedback(True, f"{name} is correct on all {len(cases)} test cases.")
+from recsys_lab.exercises import Feedback, call_safely, check_cases
 
 
 def _reference_recall(ranked, relevant, k):
@@ -82,14 +33,14 @@ _RANKING_CASES = [
 
 def check_recall_at_k(function: Callable) -> Feedback:
     """Grade ``function(ranked, relevant, k) -> float``: Recall@K of one user's list."""
-    return _check_cases("recall_at_k", function, _RANKING_CASES, _reference_recall,
+    return check_cases("recall_at_k", function, _RANKING_CASES, _reference_recall,
                         "count the relevant items among ranked[:k], then divide by "
                         "min(k, len(relevant)), not by k or by len(relevant).")
 
 
 def check_ndcg_at_k(function: Callable) -> Feedback:
     """Grade ``function(ranked, relevant, k) -> float``: binary NDCG@K of one user's list."""
-    return _check_cases("ndcg_at_k", function, _RANKING_CASES, _reference_ndcg,
+    return check_cases("ndcg_at_k", function, _RANKING_CASES, _reference_ndcg,
                         "the item at 0-based position p earns 1 / log2(p + 2); the ideal "
                         "list puts min(k, len(relevant)) hits at the top.")
 
@@ -113,7 +64,7 @@ def check_density(value, n_ratings: int, n_users: int, n_items: int) -> Feedback
 def check_popularity_scores(function: Callable, train, n_items: int) -> Feedback:
     """Grade ``function(train, n_items) -> array (n_items,)`` of training interaction counts."""
     expected = np.bincount(train["item"].to_numpy(), minlength=n_items)
-    got, error = _call(function, train, n_items)
+    got, error = call_safely(function, train, n_items)
     if error:
         return Feedback(False, f"your function raised {error}")
     got = np.asarray(got)

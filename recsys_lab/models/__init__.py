@@ -1,0 +1,1 @@
+"""The book's models, one module per family. These modules import Keras/TensorFlow."""
