@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SETUP  := $(VENV)/.installed
 ASSETS := node_modules/.installed
+NPM_STATIC := node_modules/.book-static/npm
 DATA   := $(BIN)/python -m recsys_lab.datasets
 export RECSYS_LAB_DATA ?= $(HOME)/.cache/recsys_lab
 # TensorFlow's C++ start-up chatter is noise in a book and in test logs.
@@ -27,8 +28,21 @@ $(SETUP): requirements.txt pyproject.toml
 
 setup: $(SETUP)
 
+# npm packages, then the files of them the offline site loads: _config.yml's
+# html_static_path serves $(NPM_STATIC) as _build/html/_static/npm/.
 $(ASSETS): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(NPM_STATIC)/requirejs $(NPM_STATIC)/html-manager $(NPM_STATIC)/mermaid/chunks
+	cp -R node_modules/mathjax/es5 $(NPM_STATIC)/mathjax
+	cp node_modules/requirejs/require.js $(NPM_STATIC)/requirejs/
+	cp node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js \
+	   node_modules/@jupyter-widgets/html-manager/dist/*.woff* \
+	   node_modules/@jupyter-widgets/html-manager/dist/*.ttf \
+	   node_modules/@jupyter-widgets/html-manager/dist/*.eot \
+	   node_modules/@jupyter-widgets/html-manager/dist/*.svg $(NPM_STATIC)/html-manager/
+	cp node_modules/mermaid/dist/mermaid.esm.min.mjs node_modules/mermaid/dist/mermaid.min.js $(NPM_STATIC)/mermaid/
+	cp -R node_modules/mermaid/dist/chunks/mermaid.esm.min $(NPM_STATIC)/mermaid/chunks/
+	find $(NPM_STATIC) -name '*.map' -delete
 	touch $@
 
 assets: $(ASSETS)
@@ -56,6 +70,9 @@ test: setup assets data lint
 	$(BIN)/pytest tests
 	$(BIN)/pytest --nbval-lax --nbval-current-env book/
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+student: setup
+	$(BIN)/python -m recsys_lab.classroom book student
 
 clean:
 	rm -rf _build student
