@@ -61,15 +61,29 @@ lint: setup
 	$(BIN)/ruff check recsys_lab tests
 
 unit: setup data
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests --ignore=tests/site
 
 notebooks: setup data
 	$(BIN)/pytest --nbval-lax --nbval-current-env book/
 
-test: setup assets data lint
-	$(BIN)/pytest tests
+test: setup assets data lint browser
+	$(BIN)/pytest tests --ignore=tests/site
 	$(BIN)/pytest --nbval-lax --nbval-current-env book/
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	$(BIN)/pytest tests/site
+
+# Headless Chromium (Debian package) for the browser tests in tests/site and for screenshots.
+.PHONY: browser screenshots
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get update && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	fi
+
+# Full-page PNGs of every page in _toc.yml, for a person to look at: _build/screenshots/.
+screenshots: book browser
+	$(BIN)/python tests/site/screenshots.py
 
 student: setup
 	$(BIN)/python -m recsys_lab.classroom book student

@@ -1,0 +1,172 @@
+"""Browser tests of the built website (headless Chromium, served from 127.0.0.1, offline).
+
+Pages come from _toc.yml: a new chapter is covered without touching this file.
+Run after the book build: `.venv/bin/pytest tests/site`.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+import nbformat
+import pytest
+import sitekit
+
+PAGES = sitekit.toc_pages()
+SEARCH_TERM = "EASE"  # taught in chapter 1 and on the leaderboard
+
+
+def by_docname(pages):
+    return pytest.mark.parametrize("page", pages, ids=[p.docname for p in pages])
+
+
+def lines(items) -> str:
+    return "\n  " + "\n  ".join(str(i) for i in items)
+
+
+def test_toc_lists_pages():
+    assert PAGES, "_toc.yml lists no pages"
+    assert all(p.source is not None for p in PAGES), [p.docname for p in PAGES if p.source is None]
+
+
+@by_docname(PAGES)
+def test_page_loads_offline_without_errors(page, page_record):
+    """HTTP 200, no console error, no uncaught exception, no failed or non-local request."""
+    record = page_record(page)
+    problems = record.problems()
+    assert not problems, f"{page.html}:{lines(problems)}"
+
+
+@by_docname(PAGES)
+def test_math_is_typeset(page, page_record):
+    """Every Sphinx math element is rendered by MathJax (mjx-container), with no TeX error."""
+    math = page_record(page).dom["math"]
+    assert not math["raw"], f"{page.html}: math left untypeset:{lines(math['raw'])}"
+    assert math["typeset"] == math["elements"]
+    assert not math["errors"], f"{page.html}: MathJax errors:{lines(math['errors'])}"
+
+
+def test_some_page_has_math(all_records):
+    counts = {name: r.dom["math"]["containers"] for name, r in all_records.items()}
+    assert any(counts.values()), f"no typeset math on any page: {counts}"
+
+
+@by_docname(PAGES)
+def test_every_image_loads(page, page_record):
+    broken = [i["src"] for i in page_record(page).dom["images"] if not i["naturalWidth"] > 0]
+    assert not broken, f"{page.html}: images that did not load:{lines(broken)}"
+
+
+@by_docname(PAGES)
+def test_solution_dropdowns_toggle(page, page_record):
+    """Each dropdown solution starts hidden, opens on a click on its title, closes on another."""
+    record = page_record(page)
+    assert len(record.toggles) == record.dom["solutions"]
+    bad = [
+        t
+        for t in record.toggles
+        if t.get("error")
+        or not (
+            t.get("button")
+            and t.get("hidden_at_start")
+            and t.get("shown_after_click")
+            and t.get("hidden_after_second_click")
+        )
+    ]
+    assert not bad, f"{page.html}: dropdowns that do not toggle:{lines(bad)}"
+
+
+def test_some_page_has_solution_dropdowns(all_records):
+    counts = {name: len(r.toggles) for name, r in all_records.items()}
+    assert any(counts.values()), f"no exercise solution dropdown on any page: {counts}"
+
+
+@by_docname(PAGES)
+def test_embedded_widgets_render(page, page_record):
+    """Widget views saved in the page render from the embedded state into widget DOM."""
+    widgets = page_record(page).dom["widgets"]
+    views = widgets["views"]
+    if views:
+        assert widgets["stateEmbedded"], (
+            f"{page.html} has {len(views)} widget view(s) but no embedded widget state"
+        )
+    bad = [v for v in views if not (v["rendered"] and v["widgetClasses"] and v["controls"])]
+    assert not bad, f"{page.html}: widget views that did not render:{lines(bad)}"
+    errors = [v for v in views if v["errors"]]
+    assert not errors, f"{page.html}: widget views rendered with errors:{lines(errors)}"
+
+
+def test_some_page_has_a_widget(all_records):
+    counts = {name: len(r.dom["widgets"]["views"]) for name, r in all_records.items()}
+    assert any(counts.values()), f"no embedded widget on any page: {counts}"
+
+
+@by_docname(PAGES)
+def test_mermaid_diagrams_render(page, page_record):
+    diagrams = page_record(page).dom["mermaid"]
+    # Deferred: inside a hidden block; sphinxcontrib-mermaid draws it when it is shown.
+    bad = [d for d in diagrams if d["error"] or not (d["svg"] or d["deferred"])]
+    assert not bad, f"{page.html}: mermaid diagrams that did not render:{lines(bad)}"
+
+
+def test_some_page_has_a_mermaid_diagram(all_records):
+    counts = {name: sum(d["svg"] for d in r.dom["mermaid"]) for name, r in all_records.items()}
+    assert any(counts.values()), f"no mermaid diagram on any page: {counts}"
+
+
+@by_docname(PAGES)
+def test_download_source_link(page, page_record):
+    """The header's download button serves the page's source; a notebook's is a valid .ipynb."""
+    record = page_record(page)
+    assert len(record.downloads) == 1, f"{page.html}: download-source links: {record.downloads}"
+    download = record.downloads[0]
+    assert download["status"] == 200, f"{page.html}: {download['href']} -> {download}"
+    path = urlsplit(download["href"]).path
+    assert path.endswith(page.source.name), f"{page.html}: {path} is not {page.source.name}"
+    if page.source.suffix == ".ipynb":
+        notebook = nbformat.reads(download["body"].decode("utf-8"), as_version=4)
+        nbformat.validate(notebook)
+        assert notebook.cells, f"{download['href']} has no cells"
+        original = json.loads(page.source.read_text(encoding="utf-8"))
+        assert len(notebook.cells) == len(original["cells"]), (
+            f"{download['href']} is not the notebook {page.source.name}; the build is stale: "
+            f"{sitekit.BUILD_HINT}"
+        )
+
+
+def test_search_finds_known_term(site, base_url, browser):
+    """Sphinx's JavaScript search on search.html?q=EASE lists pages of the book."""
+    toc_html = {p.html for p in PAGES}
+    with sitekit.visit(browser, base_url, f"search.html?q={SEARCH_TERM}") as (tab, record):
+        tab.wait_for_function(
+            "() => /Search finished/.test(document.querySelector('#search-results')?.innerText)",
+            timeout=15_000,
+        )
+        links = tab.eval_on_selector_all(
+            "#search-results ul.search li a", "els => els.map(a => a.href)"
+        )
+    problems = record.problems()
+    assert not problems, f"search.html:{lines(problems)}"
+    hits = {urlsplit(h).path.lstrip("/") for h in links} & toc_html
+    assert hits, f"searching {SEARCH_TERM!r} found no page of the book: {links}"
+
+
+def test_index_redirects_to_the_first_page(site, base_url, browser):
+    with sitekit.visit(browser, base_url, "index.html", settled=False) as (tab, record):
+        tab.wait_for_url(f"**/{PAGES[0].html}", timeout=10_000)
+        tab.wait_for_load_state("load")
+    assert not record.problems(), f"index.html:{lines(record.problems())}"
+
+
+def test_harness_catches_requests_leaving_localhost(site, base_url, browser):
+    """Guard the guard: a request to another host is aborted and recorded, not let through."""
+    with sitekit.visit(browser, base_url, PAGES[-1].html) as (tab, record):
+        outcome = tab.evaluate(
+            """async () => {
+                 try { await fetch('https://example.org/probe.js'); return 'fetched'; }
+                 catch (e) { return 'blocked'; }
+               }"""
+        )
+    assert outcome == "blocked"
+    assert record.foreign_requests == ["https://example.org/probe.js"]
