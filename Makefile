@@ -63,12 +63,17 @@ lint: setup
 unit: setup data
 	$(BIN)/pytest tests --ignore=tests/site
 
+# Every chapter under nbval; each notebook that passes goes into the book's execution cache
+# (tests/nbval_cache.py), so the build that follows does not execute it a second time.
+NBVAL := $(BIN)/python -m pytest -p tests.nbval_cache --nbval-lax --nbval-current-env \
+	--nbval-cell-timeout=300
+
 notebooks: setup data
-	$(BIN)/pytest --nbval-lax --nbval-current-env book/
+	$(NBVAL) book/
 
 test: setup assets data lint browser
 	$(BIN)/pytest tests --ignore=tests/site
-	$(BIN)/pytest --nbval-lax --nbval-current-env book/
+	$(NBVAL) book/
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	$(BIN)/pytest tests/site
 

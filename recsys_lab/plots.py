@@ -57,3 +57,33 @@ def plot_embedding_map(vectors: np.ndarray, labels, ax=None, title=None, max_lab
     if title:
         ax.set_title(title)
     return ax
+
+
+def plot_cost_vs_accuracy(table: pd.DataFrame, metric: str, axes=None, highlight=()):
+    """``metric`` against fit time and against parameter count, one labelled point per model.
+
+    ``table`` is indexed by model name with columns ``metric``, ``fit_seconds`` and
+    ``parameters`` (as :func:`recsys_lab.registry.run` returns them). Both x axes are
+    logarithmic: costs span several orders of magnitude. Models in ``highlight`` are drawn
+    in orange. Returns the two axes.
+    """
+    import matplotlib.pyplot as plt
+
+    missing = {metric, "fit_seconds", "parameters"} - set(table.columns)
+    if missing:
+        raise ValueError(f"the table needs columns {sorted(missing)}")
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)[1]
+    for ax, cost, label in zip(axes, ("fit_seconds", "parameters"),
+                               ("fit time on 2 CPU cores (s)", "learned parameters"), strict=True):
+        x = table[cost].clip(lower=1e-2 if cost == "fit_seconds" else 1)
+        colours = ["tab:orange" if m in highlight else "tab:blue" for m in table.index]
+        ax.scatter(x, table[metric], c=colours, s=30, zorder=3)
+        for name, xi, yi in zip(table.index, x, table[metric], strict=True):
+            ax.annotate(name, (xi, yi), xytext=(4, 3), textcoords="offset points",
+                        fontsize="small")
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(metric)
+    return axes

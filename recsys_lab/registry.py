@@ -1,0 +1,173 @@
+"""Every model of the book, with the settings its chapter chose, in one place.
+
+Chapter 9 re-runs the whole book from this list, so the leaderboard there is reproducible on
+its own. An :class:`Entry` names a leaderboard row, the protocol it is scored under, the
+chapter that tuned it, and how to build it: a class given as ``"module:Class"`` (imported only
+when built, so this module never imports TensorFlow), keyword arguments beyond the class's
+defaults, and arguments derived from the data (item genres, item content tokens).
+
+>>> from recsys_lab.registry import entries
+>>> [e.name for e in entries("SEQ")][:2]
+['MostPopular', 'EASE']
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recsys_lab.splits import COLD, PROTOCOLS, RATING, SEQ, TOPN
+
+
+def _item_genres(data) -> np.ndarray:
+    from recsys_lab.features import genre_matrix
+
+    return genre_matrix(data.items, data.genres)
+
+
+def _item_tokens(data):
+    from recsys_lab.features import content_tokens
+
+    return content_tokens(data.items, data.kg)
+
+
+#: Constructor arguments that come from the data, by the name an :class:`Entry` uses.
+DATA_ARGUMENTS: dict[str, Callable] = {"item_genres": _item_genres, "item_tokens": _item_tokens}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One leaderboard row: a model, its chapter's settings and the protocol it runs under.
+
+    Attributes
+    ----------
+    name : the row's name, unique per protocol across the book (e.g. ``"MF-ALS"``).
+    protocol : ``"RATING"``, ``"TOPN"``, ``"SEQ"`` or ``"COLD"``.
+    chapter : the chapter that introduces and tunes the model.
+    factory : ``"module:Class"``; the class follows the book's model interface.
+    params : keyword arguments that differ from the class's defaults.
+    data_params : constructor arguments computed from the dataset, as
+        ``{argument: key of DATA_ARGUMENTS}``.
+    """
+
+    name: str
+    protocol: str
+    chapter: int
+    factory: str
+    params: Mapping = field(default_factory=dict)
+    data_params: Mapping = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"{self.name}: unknown protocol {self.protocol!r}")
+        if ":" not in self.factory:
+            raise ValueError(f"{self.name}: factory must be 'module:Class', got {self.factory!r}")
+        unknown = set(self.data_params.values()) - set(DATA_ARGUMENTS)
+        if unknown:
+            raise ValueError(f"{self.name}: unknown data arguments {sorted(unknown)}")
+
+    @property
+    def model_class(self) -> type:
+        """The model's class (importing its module, which may import Keras)."""
+        module, _, name = self.factory.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def build(self, data):
+        """A fresh, unfitted model with the chapter's settings; ``data`` is the dataset."""
+        derived = {arg: DATA_ARGUMENTS[key](data) for arg, key in self.data_params.items()}
+        return self.model_class(**derived, **self.params)
+
+    def call(self) -> str:
+        """The constructor call as a reader would type it."""
+        args = [f"{k}={v!r}" for k, v in self.params.items()]
+        args = [*(f"{k}=<{v}>" for k, v in self.data_params.items()), *args]
+        return f"{self.factory.partition(':')[2]}({', '.join(args)})"
+
+
+_B = "recsys_lab.baselines:"
+_M = "recsys_lab.models."
+
+#: The book's models in chapter order. Defaults of each class are its chapter's choice.
+ENTRIES: tuple[Entry, ...] = (
+    Entry("GlobalMean", RATING, 1, _B + "GlobalMean"),
+    Entry("Biases", RATING, 1, _B + "Biases"),
+    Entry("MostPopular", TOPN, 1, _B + "MostPopular"),
+    Entry("ItemKNN", TOPN, 1, _B + "ItemKNN"),
+    Entry("EASE", TOPN, 1, _B + "EASE"),
+    Entry("MostPopular", SEQ, 1, _B + "MostPopular"),
+    Entry("EASE", SEQ, 1, _B + "EASE"),
+    Entry("MostPopular", COLD, 1, _B + "MostPopular"),
+    Entry("GenrePopularity", COLD, 1, _B + "GenrePopularity", data_params={
+        "item_genres": "item_genres"}),
+    Entry("MF-SGD", RATING, 2, _M + "mf:SGDMatrixFactorization"),
+    Entry("MF-ALS", RATING, 2, _M + "mf:ALSMatrixFactorization"),
+    Entry("MF-Keras", RATING, 2, _M + "mf:KerasMatrixFactorization"),
+)
+
+
+def entries(protocol: str | None = None, chapter: int | None = None) -> list[Entry]:
+    """The registered models, optionally only one protocol's or one chapter's."""
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    return [e for e in ENTRIES if (protocol is None or e.protocol == protocol)
+            and (chapter is None or e.chapter == chapter)]
+
+
+def get(name: str, protocol: str) -> Entry:
+    """The entry of row ``name`` under ``protocol``; a clear error names the known rows."""
+    for entry in entries(protocol):
+        if entry.name == name:
+            return entry
+    known = [e.name for e in entries(protocol)]
+    raise ValueError(f"no model {name!r} under {protocol}; known: {known}")
+
+
+def count_parameters(model) -> int:
+    """Learned numbers in a fitted model: its Keras weights, else the NumPy arrays it learned.
+
+    A Keras model counts its networks' weights only (copies of them kept as arrays for
+    scoring are not counted twice). Otherwise every float array attribute ending in ``_``
+    counts, except the training history: EASE counts its item–item matrix, ItemKNN the
+    similarities it keeps.
+    """
+    learned = {name: value for name, value in vars(model).items()
+               if name.endswith("_") and name != "history_"}
+    networks = [v for v in learned.values() if hasattr(v, "count_params")]
+    if networks:
+        return sum(int(network.count_params()) for network in networks)
+    total = 0
+    for value in learned.values():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            total += value.size
+        elif hasattr(value, "nnz") and value.dtype.kind == "f":  # a sparse learned matrix
+            total += int(value.nnz)
+    return total
+
+
+def run(entry: Entry, data, splits: Mapping) -> dict:
+    """Fit ``entry``'s model on its protocol's training data and score the test part.
+
+    ``splits`` maps each protocol to its split (``rating_split``, ``topn_split``,
+    ``seq_split``, ``cold_item_split`` of ``data.ratings``). Returns :func:`evaluate`'s row
+    plus ``chapter``, ``parameters`` and ``score_seconds``.
+    """
+    from recsys_lab.evaluate import evaluate
+
+    split = splits[entry.protocol]
+    train, extra = split.train, {}
+    if entry.protocol == SEQ:
+        train = split.history
+    if entry.protocol == COLD:
+        extra = {"candidates": split.cold_items}
+    model = entry.build(data)
+    start = time.perf_counter()
+    row = evaluate(model, train, split.test, entry.protocol, name=entry.name,
+                   n_users=data.n_users, n_items=data.n_items, **extra)
+    row["score_seconds"] = time.perf_counter() - start - row["fit_seconds"]
+    row["chapter"] = entry.chapter
+    row["parameters"] = count_parameters(model)
+    return row

@@ -1,0 +1,108 @@
+"""The model registry chapter 9 runs from, and the cost-versus-accuracy figure."""
+
+import sys
+from types import SimpleNamespace
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_lab import registry
+from recsys_lab.baselines import EASE, Biases, MostPopular
+from recsys_lab.datasets import synthetic_ratings
+from recsys_lab.plots import plot_cost_vs_accuracy
+from recsys_lab.splits import PROTOCOLS, rating_split, topn_split
+
+matplotlib.use("Agg")
+
+
+def test_every_protocol_has_entries_and_row_names_are_unique_per_protocol():
+    for protocol in PROTOCOLS:
+        names = [e.name for e in registry.entries(protocol)]
+        assert names, protocol
+        assert len(names) == len(set(names)), f"duplicate rows under {protocol}: {names}"
+
+
+def test_every_entry_names_an_importable_class_with_the_interface():
+    for entry in registry.entries():
+        if entry.factory.startswith("recsys_lab.models."):
+            continue  # importing Keras here would slow every unit test run; see below
+        model_class = entry.model_class
+        assert hasattr(model_class, "fit") and hasattr(model_class, "score_items"), entry
+
+
+def test_model_entries_point_at_existing_classes_without_importing_them():
+    import ast
+    from pathlib import Path
+
+    root = Path(registry.__file__).parent
+    for entry in registry.entries():
+        module, _, name = entry.factory.partition(":")
+        path = root.parent / (module.replace(".", "/") + ".py")
+        classes = {n.name for n in ast.walk(ast.parse(path.read_text()))
+                   if isinstance(n, ast.ClassDef)}
+        assert name in classes, f"{entry.factory} not defined in {path}"
+
+
+def test_registry_does_not_import_tensorflow():
+    assert "tensorflow" not in sys.modules or "recsys_lab.registry" in sys.modules
+
+
+def test_get_finds_a_row_and_names_the_known_ones_otherwise():
+    assert registry.get("EASE", "TOPN").factory.endswith(":EASE")
+    with pytest.raises(ValueError, match="no model 'Nope' under TOPN; known: .*EASE"):
+        registry.get("Nope", "TOPN")
+    with pytest.raises(ValueError, match="unknown protocol"):
+        registry.entries("RANKING")
+
+
+def test_bad_entries_are_rejected_at_definition():
+    with pytest.raises(ValueError, match="unknown protocol"):
+        registry.Entry("X", "RANK", 1, "recsys_lab.baselines:EASE")
+    with pytest.raises(ValueError, match="module:Class"):
+        registry.Entry("X", "TOPN", 1, "recsys_lab.baselines.EASE")
+    with pytest.raises(ValueError, match="unknown data arguments"):
+        registry.Entry("X", "COLD", 1, "recsys_lab.baselines:EASE", data_params={"a": "b"})
+
+
+def test_call_shows_the_settings_that_differ_from_the_defaults():
+    entry = registry.Entry("EASE-200", "TOPN", 1, "recsys_lab.baselines:EASE", {"l2": 200.0})
+    assert entry.call() == "EASE(l2=200.0)"
+    assert isinstance(entry.build(data=None), EASE) and entry.build(None).l2 == 200.0
+
+
+def test_count_parameters_counts_learned_arrays_not_the_history():
+    ratings = synthetic_ratings(n_users=30, n_items=20, seed=0).ratings
+    assert registry.count_parameters(Biases().fit(ratings, 30, 20)) == 30 + 20
+    assert registry.count_parameters(EASE().fit(ratings, 30, 20)) == 20 * 20
+    assert registry.count_parameters(MostPopular().fit(ratings, 30, 20)) == 20
+
+
+def test_count_parameters_prefers_network_weights_to_copies():
+    network = SimpleNamespace(count_params=lambda: 7)
+    model = SimpleNamespace(network_=network, user_factors_=np.ones((5, 2)), history_=None)
+    assert registry.count_parameters(model) == 7
+
+
+def test_run_fits_scores_and_reports_cost():
+    ratings = synthetic_ratings(n_users=60, n_items=40, seed=1).ratings
+    data = SimpleNamespace(n_users=60, n_items=40)
+    splits = {"RATING": rating_split(ratings), "TOPN": topn_split(ratings)}
+    row = registry.run(registry.get("Biases", "RATING"), data, splits)
+    assert row["model"] == "Biases" and row["chapter"] == 1 and row["parameters"] == 100
+    assert 0 < row["RMSE"] < 1.5 and row["fit_seconds"] >= 0 and row["score_seconds"] >= 0
+    row = registry.run(registry.get("EASE", "TOPN"), data, splits)
+    assert 0 <= row["NDCG@10"] <= 1 and row["parameters"] == 40 * 40
+
+
+def test_cost_vs_accuracy_plot_has_one_labelled_point_per_model():
+    table = pd.DataFrame({"NDCG@10": [0.2, 0.4], "fit_seconds": [0.001, 3.0],
+                          "parameters": [0, 1000]}, index=["MostPopular", "EASE"])
+    axes = plot_cost_vs_accuracy(table, "NDCG@10", highlight=("EASE",))
+    assert len(axes) == 2
+    for ax in axes:
+        assert [t.get_text() for t in ax.texts] == ["MostPopular", "EASE"]
+        assert ax.get_xscale() == "log"
+    with pytest.raises(ValueError, match="parameters"):
+        plot_cost_vs_accuracy(table.drop(columns="parameters"), "NDCG@10")
