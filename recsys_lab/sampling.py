@@ -1,0 +1,150 @@
+"""Negative sampling for implicit feedback, its losses, and hit rates sampled or not (NumPy only).
+
+With implicit feedback we observe only positives: the items a user interacted with. A model
+learns to score them above the rest by contrasting each positive with *negatives*, items
+drawn from those the user has not interacted with:
+
+* :func:`sample_negatives` draws them uniformly for a batch of users;
+* :func:`bce_loss` (pointwise) and :func:`bpr_loss` (pairwise) score a positive against its
+  negatives and return the loss with its gradient with respect to the scores, so that a
+  from-scratch model needs only the chain rule on top (and Keras versions can be checked).
+
+Evaluating against sampled negatives is another matter: :func:`full_hit_rate` is the
+full-ranking twin of :func:`recsys_lab.evaluate.sampled_hit_rate`, for comparing the two
+(Krichene & Rendle 2020). :class:`ScoreCache` computes a fitted model's scores once, so
+that such per-user loops cost a row lookup per user whatever the model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys_lab.base import interaction_matrix
+
+
+def sample_negatives(history: sp.csr_matrix, users, n_negatives: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """For each entry of ``users``, ``n_negatives`` items drawn uniformly from those it lacks.
+
+    ``history`` is the binary ``(n_users, n_items)`` matrix of observed interactions. Items
+    are drawn with replacement; draws that hit one of the user's positives are redrawn until
+    none is left (rejection sampling: fast when, as in recommendation, a user has seen a
+    small part of the catalogue). Returns an int64 array ``(len(users), n_negatives)``.
+
+    Raises ValueError if a user has interacted with every item (it has no negative).
+    """
+    history = sp.csr_matrix(history)
+    users = np.asarray(users, dtype=np.int64)
+    n_items = history.shape[1]
+    if n_negatives < 1:
+        raise ValueError(f"n_negatives must be positive, got {n_negatives}")
+    if users.size and (users.min() < 0 or users.max() >= history.shape[0]):
+        raise ValueError(f"users must lie in 0..{history.shape[0] - 1}")
+    full = history.getnnz(axis=1)[users] >= n_items
+    if full.any():
+        raise ValueError(f"user {users[full][0]} has interacted with every item: no negatives")
+    negatives = rng.integers(0, n_items, size=(len(users), n_negatives))
+    rows = np.repeat(np.arange(len(users)), n_negatives)
+    redraw = np.asarray(history[users[rows], negatives.ravel()]).ravel() > 0
+    while redraw.any():
+        flat = negatives.reshape(-1)
+        flat[redraw] = rng.integers(0, n_items, size=int(redraw.sum()))
+        redraw[redraw] = np.asarray(history[users[rows[redraw]], flat[redraw]]).ravel() > 0
+    return negatives
+
+
+def _log_sigmoid(x):
+    """``log σ(x) = −log(1 + e^{−x})``, computed without overflow."""
+    return -np.logaddexp(0.0, -x)
+
+
+def _sigmoid(x):
+    return np.exp(_log_sigmoid(x))
+
+
+def bce_loss(positive, negative):
+    """Pointwise binary cross-entropy of a positive and its negatives, and its gradients.
+
+    ``positive`` has shape ``(n,)`` (one score per positive pair) and ``negative`` shape
+    ``(n, m)`` (``m`` negatives each); scores are logits. The loss is the mean over the
+    ``n`` positives of ``−log σ(s⁺) − Σ_j log(1 − σ(s⁻_j))``. Returns
+    ``(loss, d loss / d positive, d loss / d negative)``: ``(σ(s⁺) − 1) / n`` and
+    ``σ(s⁻) / n`` — the prediction minus the label, the gradient of every logistic loss.
+    """
+    positive, negative = np.asarray(positive, float), np.asarray(negative, float)
+    _check_scores(positive, negative)
+    n = len(positive)
+    loss = -(_log_sigmoid(positive).sum() + _log_sigmoid(-negative).sum()) / n
+    return loss, (_sigmoid(positive) - 1.0) / n, _sigmoid(negative) / n
+
+
+def bpr_loss(positive, negative):
+    """Bayesian personalised ranking loss and its gradients (Rendle et al. 2009).
+
+    The mean over all ``n × m`` pairs of ``−log σ(s⁺ − s⁻)``; shapes as :func:`bce_loss`.
+    With ``x = s⁺ − s⁻``, ``d/dx [−log σ(x)] = −(1 − σ(x)) = −σ(−x)``: a pair already in
+    the right order by a wide margin contributes almost nothing. Returns
+    ``(loss, d loss / d positive, d loss / d negative)``.
+    """
+    positive, negative = np.asarray(positive, float), np.asarray(negative, float)
+    _check_scores(positive, negative)
+    difference = positive[:, None] - negative
+    pairs = difference.size
+    weight = _sigmoid(-difference) / pairs
+    return -_log_sigmoid(difference).sum() / pairs, -weight.sum(axis=1), weight
+
+
+def _check_scores(positive, negative):
+    if positive.ndim != 1 or negative.ndim != 2 or negative.shape[0] != positive.shape[0]:
+        raise ValueError(f"positive must have shape (n,) and negative (n, m), got "
+                         f"{positive.shape} and {negative.shape}")
+    if positive.size == 0:
+        raise ValueError("no scores: positive is empty")
+
+
+def full_hit_rate(model, train: pd.DataFrame, test: pd.DataFrame, k: int = 10) -> float:
+    """HR@K of each (user, test item) pair ranked against *every* item the user never touched.
+
+    The full-ranking twin of :func:`recsys_lab.evaluate.sampled_hit_rate`: the same pairs
+    and the same tie rule (a tie counts half), but all unseen items (in neither ``train``
+    nor ``test``) are the negatives instead of 100 random ones. ``model`` must be fitted.
+    """
+    seen = interaction_matrix(pd.concat([train[["user", "item"]], test[["user", "item"]]]),
+                              model.n_users_, model.n_items_).toarray().astype(bool)
+    hits = []
+    users = np.unique(test["user"].to_numpy())
+    positives = test.groupby("user")["item"].apply(np.asarray)
+    for start in range(0, len(users), 256):
+        batch = users[start:start + 256]
+        scores = np.asarray(model.score_items(batch), dtype=float)
+        for row, user in enumerate(batch):
+            negative = np.sort(scores[row][~seen[user]])
+            positive = scores[row][positives[user]]
+            above = len(negative) - np.searchsorted(negative, positive, side="right")
+            ties = np.searchsorted(negative, positive, side="right") - np.searchsorted(
+                negative, positive, side="left")
+            hits.append(above + 0.5 * ties < k)
+    return float(np.concatenate(hits).mean())
+
+
+class ScoreCache:
+    """A fitted model's scores for every user, computed once, behind ``score_items``.
+
+    Evaluation loops that score one user at a time (:func:`full_hit_rate`,
+    :func:`recsys_lab.evaluate.sampled_hit_rate`) call ``score_items`` per user; for models
+    whose single-user scoring is slow (item-KNN) it is much faster to compute the
+    ``(n_users, n_items)`` score matrix once. Exposes ``n_users_``, ``n_items_``,
+    ``scores_`` and ``score_items(users) -> (len(users), n_items)``.
+    """
+
+    def __init__(self, model):
+        self.n_users_, self.n_items_ = model.n_users_, model.n_items_
+        self.scores_ = np.asarray(model.score_items(np.arange(model.n_users_)), dtype=float)
+
+    def score_items(self, users) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int64)
+        if users.size and (users.min() < 0 or users.max() >= self.n_users_):
+            raise ValueError(f"users must lie in 0..{self.n_users_ - 1}")
+        return self.scores_[users]
