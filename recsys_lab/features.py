@@ -1,9 +1,24 @@
-"""Item and user side information turned into arrays that models can use."""
+"""Item and user side information turned into arrays that models can use.
+
+* :func:`genre_matrix`: the binary item × genre matrix.
+* :func:`content_tokens`: each item's content (genres, year, title words, knowledge-graph
+  entities grouped by relation) as a padded sequence of token ids, for sequence models
+  such as the CNN of chapter 5.
+* :func:`bag_of_tokens`: the same content as a sparse item × token count matrix, for
+  linear content models.
+
+Nothing here imports TensorFlow.
+"""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 
 def genre_matrix(items: pd.DataFrame, genres=None) -> np.ndarray:
@@ -22,4 +37,191 @@ def genre_matrix(items: pd.DataFrame, genres=None) -> np.ndarray:
             if name not in column:
                 raise ValueError(f"item {item} has genre {name!r}, not among {genres}")
             matrix[item, column[name]] = 1.0
+    return matrix
+
+
+#: Knowledge-graph relations used as content, in the order their tokens appear in an item's
+#: sequence: short name used as the token prefix, and the most entities kept per item.
+KG_RELATIONS: dict[str, tuple[str, int]] = {
+    "film.film.directed_by": ("director", 2),
+    "film.film.written_by": ("writer", 3),
+    "film.film.produced_by": ("producer", 3),
+    "film.film.cinematography": ("cinematographer", 1),
+    "film.film.production_companies": ("company", 2),
+    "film.film.country": ("country", 2),
+    "film.film.language": ("language", 2),
+    "film.film.rating": ("mpaa", 1),
+    "film.film.genre": ("fbgenre", 6),
+    "film.film.subjects": ("subject", 3),
+    "film.film.award_nomination": ("nominated", 6),
+    "film.film.award_won": ("won", 6),
+    "film.film.actor": ("actor", 16),
+}
+
+#: The content fields :func:`content_tokens` knows, in sequence order.
+CONTENT_FIELDS = ("genre", "year", "title", "kg")
+
+#: Title words that say nothing about a film.
+_STOP_WORDS = frozenset(
+    "a an the of and in on to for with from at by la le les el il de des du der die das".split()
+)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class ItemContent:
+    """Items as token sequences: the output of :func:`content_tokens`.
+
+    Attributes
+    ----------
+    tokens : int64 array, shape ``(n_items, max_length)``. Row ``i`` lists item ``i``'s token
+        ids in field order, then zeros: id 0 is padding and never a token.
+    vocabulary : list of str, length ``vocab_size``; ``vocabulary[t]`` names token ``t``,
+        e.g. ``"genre:Comedy"``, ``"title:star"``, ``"director:m.0bxtg"``;
+        ``vocabulary[0] == "<pad>"``.
+    fields : the content fields used.
+    """
+
+    tokens: np.ndarray
+    vocabulary: list[str]
+    fields: tuple[str, ...]
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of token ids, padding included (the input size of an embedding layer)."""
+        return len(self.vocabulary)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Number of real (non-padding) tokens of each item, shape ``(n_items,)``."""
+        return (self.tokens > 0).sum(axis=1)
+
+    def decode(self, item: int) -> list[str]:
+        """The token names of one item, in sequence order."""
+        return [self.vocabulary[t] for t in self.tokens[item] if t > 0]
+
+
+def _item_token_lists(items: pd.DataFrame, kg: pd.DataFrame | None,
+                      fields: tuple[str, ...]) -> list[list[str]]:
+    """Each item's token names (before the vocabulary filter), one list per item."""
+    n_items = int(items["item"].max()) + 1
+    lists: list[list[str]] = [[] for _ in range(n_items)]
+    for row in items.itertuples(index=False):
+        tokens = lists[row.item]
+        if "genre" in fields:
+            tokens += [f"genre:{g}" for g in row.genres]
+        if "year" in fields and not pd.isna(row.year):
+            tokens += [f"decade:{int(row.year) // 10 * 10}s", f"year:{int(row.year)}"]
+        if "title" in fields:
+            words = _WORD.findall(str(row.title).lower())
+            tokens += [f"title:{w}" for w in dict.fromkeys(words) if w not in _STOP_WORDS]
+    if "kg" in fields:
+        kg = kg[kg["relation"].isin(KG_RELATIONS)].drop_duplicates(["item", "relation", "entity"])
+        kg = kg[kg["item"] < n_items]
+        names = [f"{KG_RELATIONS[r][0]}:{e}" for r, e in zip(kg["relation"], kg["entity"],
+                                                             strict=True)]
+        frame = pd.DataFrame({"item": kg["item"].to_numpy(), "name": names,
+                              "order": kg["relation"].map(list(KG_RELATIONS).index).to_numpy()})
+        # Within a relation, the entities shared by most films come first (they survive the cap).
+        frame["films"] = frame.groupby("name")["item"].transform("size")
+        frame = frame.sort_values(["item", "order", "films", "name"],
+                                  ascending=[True, True, False, True])
+        for item, names in frame.groupby("item", sort=False)["name"]:
+            lists[item] += list(names)
+    return lists
+
+
+def content_tokens(
+    items: pd.DataFrame,
+    kg: pd.DataFrame | None = None,
+    *,
+    fields=CONTENT_FIELDS,
+    min_count: int = 2,
+    max_length: int = 64,
+) -> ItemContent:
+    """Every item's content as a padded sequence of token ids (0 = padding).
+
+    An item's sequence is, in this order: its genre tokens (``genre:Drama``), a decade and a
+    year token (``decade:1990s``, ``year:1995``), its title words (lower-cased, without
+    articles and prepositions; ``title:star``), then its knowledge-graph entities grouped by
+    relation in the order of :data:`KG_RELATIONS` (``director:m.0bxtg``, ..., ``actor:...``).
+    The relation is part of the token, so an entity that directed one film and wrote another
+    gives two tokens. Within a relation the entities linked to most films come first, and
+    at most ``KG_RELATIONS[relation][1]`` are kept, so the actors (up to 158 per film) do
+    not crowd out everything else.
+
+    The vocabulary is built from the content of **all** items given, keeping the tokens
+    that occur in at least ``min_count`` items (a token of a single item cannot relate it to
+    any other). This is legitimate under cold start: a new film's content is known when it
+    must be recommended; only its *interactions* are not. Models should still ignore tokens
+    that no training item carries (their embeddings would never be trained); the models of
+    :mod:`recsys_lab.models.content` do so.
+
+    Parameters
+    ----------
+    items : DataFrame with ``item`` (contiguous 0-based ids), ``title``, ``year``
+        (may be NA) and ``genres`` (list of str), as in ``load_movielens_100k().items``.
+    kg : DataFrame with ``item``, ``relation``, ``entity`` (``load_movielens_100k().kg``);
+        needed when ``fields`` contains ``"kg"``. Relations not in :data:`KG_RELATIONS` are
+        ignored.
+    fields : which of ``"genre"``, ``"year"``, ``"title"``, ``"kg"`` to use.
+    min_count : keep tokens found in at least this many items.
+    max_length : columns of the token array; longer sequences are cut at the end.
+
+    Returns
+    -------
+    ItemContent with ``tokens`` of shape ``(n_items, max_length)``.
+    """
+    fields = tuple(fields)
+    unknown = set(fields) - set(CONTENT_FIELDS)
+    if unknown or not fields:
+        raise ValueError(f"fields must be a non-empty subset of {CONTENT_FIELDS}, got {fields}")
+    needed = {"item", "genres"} | ({"year"} if "year" in fields else set()) | (
+        {"title"} if "title" in fields else set())
+    if not needed <= set(items.columns):
+        raise ValueError(f"items needs columns {sorted(needed)}, has {list(items.columns)}")
+    if "kg" in fields and (kg is None or not {"item", "relation", "entity"} <= set(kg.columns)):
+        raise ValueError("fields include 'kg': pass kg with columns 'item', 'relation', 'entity'")
+    if min_count < 1 or max_length < 1:
+        raise ValueError(f"min_count and max_length must be positive, got {min_count}, "
+                         f"{max_length}")
+    lists = _item_token_lists(items, kg, fields)
+    counts = Counter(name for names in lists for name in set(names))
+    # Sorted by field prefix and name, so the ids do not depend on the order of the items.
+    vocabulary = ["<pad>"] + sorted(name for name, n in counts.items() if n >= min_count)
+    index = {name: t for t, name in enumerate(vocabulary)}
+    cap = dict(KG_RELATIONS.values())
+    tokens = np.zeros((len(lists), max_length), dtype=np.int64)
+    for item, names in enumerate(lists):
+        kept = Counter()
+        ids = []
+        for name in names:
+            prefix = name.split(":", 1)[0]
+            if name in index and kept[prefix] < cap.get(prefix, max_length):
+                kept[prefix] += 1
+                ids.append(index[name])
+        tokens[item, :min(len(ids), max_length)] = ids[:max_length]
+    return ItemContent(tokens=tokens, vocabulary=vocabulary, fields=fields)
+
+
+def bag_of_tokens(tokens: np.ndarray, vocab_size: int, binary: bool = True) -> sp.csr_matrix:
+    """Sparse ``(n_items, vocab_size)`` matrix of token counts (or 0/1) of each item's sequence.
+
+    Column 0 (padding) is always empty. The order of the tokens is lost: this is the input
+    of a linear content model, the ablation of a convolutional one.
+    """
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 2:
+        raise ValueError(f"tokens must have shape (n_items, length), got {tokens.shape}")
+    if tokens.size and (tokens.min() < 0 or tokens.max() >= vocab_size):
+        raise ValueError(f"token ids must lie in [0, {vocab_size}), found "
+                         f"[{tokens.min()}, {tokens.max()}]")
+    rows = np.repeat(np.arange(tokens.shape[0]), tokens.shape[1])
+    ids = tokens.ravel()
+    keep = ids > 0
+    matrix = sp.csr_matrix((np.ones(int(keep.sum())), (rows[keep], ids[keep])),
+                           shape=(tokens.shape[0], vocab_size))
+    matrix.sum_duplicates()
+    if binary:
+        matrix.data[:] = 1.0
     return matrix

@@ -106,6 +106,20 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("MF-SGD", RATING, 2, _M + "mf:SGDMatrixFactorization"),
     Entry("MF-ALS", RATING, 2, _M + "mf:ALSMatrixFactorization"),
     Entry("MF-Keras", RATING, 2, _M + "mf:KerasMatrixFactorization"),
+    Entry("DotProductMF", TOPN, 3, _M + "ncf:DotProductMF"),
+    Entry("GMF", TOPN, 3, _M + "ncf:GMF"),
+    Entry("MLP", TOPN, 3, _M + "ncf:MLPRecommender"),
+    Entry("NeuMF", TOPN, 3, _M + "ncf:NeuMF"),
+    Entry("TwoTower", TOPN, 3, _M + "ncf:TwoTower"),
+    Entry("ALS-implicit", TOPN, 5, _M + "content:ImplicitALS"),
+    Entry("ContentCNN", COLD, 5, _M + "content:ContentToFactors",
+          data_params={"item_tokens": "item_tokens"}),
+    Entry("ContentBag", COLD, 5, _M + "content:ContentToFactors", {"encoder": "bag"},
+          data_params={"item_tokens": "item_tokens"}),
+    Entry("ContentTower", COLD, 5, _M + "content:ContentTower",
+          data_params={"item_tokens": "item_tokens"}),
+    Entry("CFGAN", TOPN, 8, _M + "gan:CFGAN"),
+    Entry("CFGAN-G", TOPN, 8, _M + "gan:CFGAN", {"adversarial": False}),
 )
 
 
