@@ -106,6 +106,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("MF-SGD", RATING, 2, _M + "mf:SGDMatrixFactorization"),
     Entry("MF-ALS", RATING, 2, _M + "mf:ALSMatrixFactorization"),
     Entry("MF-Keras", RATING, 2, _M + "mf:KerasMatrixFactorization"),
+    Entry("MF-ALS", TOPN, 2, _M + "mf:ALSMatrixFactorization"),
     Entry("DotProductMF", TOPN, 3, _M + "ncf:DotProductMF"),
     Entry("GMF", TOPN, 3, _M + "ncf:GMF"),
     Entry("MLP", TOPN, 3, _M + "ncf:MLPRecommender"),
@@ -118,6 +119,9 @@ ENTRIES: tuple[Entry, ...] = (
           data_params={"item_tokens": "item_tokens"}),
     Entry("ContentTower", COLD, 5, _M + "content:ContentTower",
           data_params={"item_tokens": "item_tokens"}),
+    Entry("Markov", SEQ, 6, _M + "sequential:MarkovChain"),
+    Entry("GRU4Rec", SEQ, 6, _M + "sequential:GRU4Rec"),
+    Entry("SASRec", SEQ, 7, _M + "attention:SASRec"),
     Entry("CFGAN", TOPN, 8, _M + "gan:CFGAN"),
     Entry("CFGAN-G", TOPN, 8, _M + "gan:CFGAN", {"adversarial": False}),
 )
@@ -141,19 +145,24 @@ def get(name: str, protocol: str) -> Entry:
 
 
 def count_parameters(model) -> int:
-    """Learned numbers in a fitted model: its Keras weights, else the NumPy arrays it learned.
+    """Learned numbers in a fitted model: its Keras weights, or else its NumPy arrays.
 
-    A Keras model counts its networks' weights only (copies of them kept as arrays for
-    scoring are not counted twice). Otherwise every float array attribute ending in ``_``
-    counts, except the training history: EASE counts its item–item matrix, ItemKNN the
-    similarities it keeps.
+    Keras weights are counted once each, however many attributes share them (a tower inside
+    a network, an encoder inside a model); arrays computed from the networks for scoring are
+    not counted again. A model without networks counts every float array attribute ending
+    in ``_`` except the training history (EASE: its item–item matrix). Fitted sub-models
+    (e.g. the factorisation a content model regresses on) add their own count.
     """
+    from recsys_lab.base import Recommender
+
     learned = {name: value for name, value in vars(model).items()
                if name.endswith("_") and name != "history_"}
-    networks = [v for v in learned.values() if hasattr(v, "count_params")]
-    if networks:
-        return sum(int(network.count_params()) for network in networks)
-    total = 0
+    variables = {id(v): v for value in learned.values() if hasattr(value, "count_params")
+                 for v in value.weights}
+    total = sum(int(np.prod(v.shape)) for v in variables.values())
+    total += sum(count_parameters(v) for v in learned.values() if isinstance(v, Recommender))
+    if variables:
+        return total
     for value in learned.values():
         if isinstance(value, np.ndarray) and value.dtype.kind == "f":
             total += value.size

@@ -79,10 +79,20 @@ def test_count_parameters_counts_learned_arrays_not_the_history():
     assert registry.count_parameters(MostPopular().fit(ratings, 30, 20)) == 20
 
 
-def test_count_parameters_prefers_network_weights_to_copies():
-    network = SimpleNamespace(count_params=lambda: 7)
-    model = SimpleNamespace(network_=network, user_factors_=np.ones((5, 2)), history_=None)
-    assert registry.count_parameters(model) == 7
+def test_count_parameters_counts_shared_network_weights_once():
+    shared, own = SimpleNamespace(shape=(4, 2)), SimpleNamespace(shape=(3,))
+    network = SimpleNamespace(count_params=lambda: 11, weights=[shared, own])
+    tower = SimpleNamespace(count_params=lambda: 8, weights=[shared])
+    model = SimpleNamespace(network_=network, tower_=tower, user_factors_=np.ones((5, 2)),
+                            history_=None)
+    assert registry.count_parameters(model) == 8 + 3
+
+
+def test_count_parameters_adds_fitted_sub_models():
+    ratings = synthetic_ratings(n_users=30, n_items=20, seed=0).ratings
+    model = SimpleNamespace(factor_model_=Biases().fit(ratings, 30, 20),
+                            scores_=np.ones((30, 20)))
+    assert registry.count_parameters(model) == 30 + 20 + 30 * 20
 
 
 def test_run_fits_scores_and_reports_cost():

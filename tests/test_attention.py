@@ -1,0 +1,183 @@
+"""Chapter 7: NumPy attention = Keras attention, SASRec learns a planted chain, the checkers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from recsys_lab.baselines import MostPopular  # noqa: E402
+from recsys_lab.datasets import synthetic_sequences  # noqa: E402
+from recsys_lab.evaluate import evaluate  # noqa: E402
+from recsys_lab.exercises import attention as na  # noqa: E402
+from recsys_lab.models import attention as ka  # noqa: E402
+from recsys_lab.models.attention import SASRec  # noqa: E402
+from recsys_lab.models.sequential import MarkovChain  # noqa: E402
+from recsys_lab.splits import seq_split  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def chain():
+    return synthetic_sequences(n_users=300, n_items=100, length=20, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(chain):
+    split = seq_split(chain.ratings)
+    model = SASRec(embedding_dim=32, n_blocks=1, n_heads=2, max_len=20, dropout=0.0,
+                   n_epochs=10, batch_size=64, learning_rate=1e-2)
+    model.fit(split.train, chain.n_users, chain.n_items, valid=split.valid)
+    return split, model
+
+
+# --------------------------------------------------------------------------- NumPy attention
+def test_masks():
+    np.testing.assert_array_equal(na.causal_mask(3), [[1, 0, 0], [1, 1, 0], [1, 1, 1]])
+    items = np.array([[0, 0, 4, 2]])
+    mask = na.attention_mask(items)
+    assert mask.shape == (1, 4, 4)
+    assert not mask[0, 3, :2].any() and mask[0, 3, 2:].all()  # padded keys are hidden
+    assert not mask[0, 2, 3]  # the future is hidden
+    assert mask[0, 0, 0] and mask[0, 0].sum() == 1  # a padded query sees only itself
+
+
+def test_masked_softmax_and_attention_match_a_loop():
+    rng = np.random.default_rng(0)
+    q, k, v = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 5))
+    mask = na.attention_mask(np.array([[0, 1, 2, 3], [5, 6, 7, 8]]))
+    out, weights = na.scaled_dot_product_attention(q, k, v, mask)
+    np.testing.assert_allclose(weights.sum(-1), 1.0)
+    assert (weights[~mask] == 0).all()
+    for b in range(2):
+        for t in range(4):
+            seen = np.flatnonzero(mask[b, t])
+            s = q[b, t] @ k[b, seen].T / np.sqrt(3)
+            w = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
+            np.testing.assert_allclose(out[b, t], w @ v[b, seen], atol=1e-12)
+
+
+def test_numpy_multi_head_attention_matches_keras():
+    rng = np.random.default_rng(1)
+    layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3)
+    x = rng.normal(size=(2, 5, 6)).astype("float32")
+    mask = na.attention_mask(np.array([[0, 0, 3, 1, 2], [1, 2, 3, 4, 5]]))
+    layer(x, x, attention_mask=mask)  # builds the layer
+    layer.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32")
+                       for w in layer.get_weights()])
+    expected, expected_weights = layer(x, x, attention_mask=mask, return_attention_scores=True)
+    got, got_weights = na.multi_head_attention(x, x, layer.get_weights(), mask)
+    np.testing.assert_allclose(got, np.asarray(expected), atol=1e-4)
+    np.testing.assert_allclose(got_weights, np.asarray(expected_weights), atol=1e-5)
+
+
+def test_keras_mask_equals_numpy_mask():
+    items = np.array([[0, 0, 3, 1, 2], [0, 4, 3, 1, 2], [1, 2, 3, 4, 5]])
+    got = keras.ops.convert_to_numpy(ka.attention_mask(items))
+    np.testing.assert_array_equal(got, na.attention_mask(items))
+
+
+def test_occlusion_influence_by_hand():
+    def score(histories):  # item 1's score: the number of 3s in the history
+        return np.array([[0.0, float(np.sum(np.asarray(h) == 3))] for h in histories])
+
+    np.testing.assert_allclose(na.occlusion_influence(score, [3, 0, 3], 1), [1, 0, 1])
+
+
+# --------------------------------------------------------------------------- SASRec
+def test_sasrec_learns_the_planted_chain(fitted):
+    split, model = fitted
+    sizes = dict(n_users=model.n_users_, n_items=model.n_items_)
+    ours = evaluate(model, split.train, split.valid, "SEQ", fitted=True, **sizes)
+    popular = evaluate(MostPopular(), split.train, split.valid, "SEQ", **sizes)
+    markov = evaluate(MarkovChain(), split.train, split.valid, "SEQ", **sizes)
+    # Popularity knows nothing of the chain; counting transitions recovers it.
+    assert ours["HR@10"] >= 0.8 and popular["HR@10"] < 0.4
+    assert ours["HR@10"] >= markov["HR@10"] - 0.05
+    assert model.curves_["loss"].iloc[-1] < model.curves_["loss"].iloc[0]
+    assert list(model.curves_.columns) == ["loss", "HR@10", "NDCG@10"]
+
+
+def test_sasrec_is_causal(fitted):
+    _, model = fitted
+    items = np.array([[0, 0, 5, 9, 2, 7] + [0] * 14, [0, 0, 5, 9, 2, 8] + [0] * 14])
+    items = np.roll(items, 14, axis=1)  # left padding: the changed item is the last one
+    states, attention = model.network_.encode(items, training=False)
+    states = keras.ops.convert_to_numpy(states)
+    np.testing.assert_allclose(states[0, :-1], states[1, :-1], atol=1e-5)
+    assert not np.allclose(states[0, -1], states[1, -1])
+    weights = keras.ops.convert_to_numpy(attention[0])
+    assert np.abs(np.triu(weights[0, 0], k=1)).max() < 1e-7
+
+
+def test_explanations(fitted, chain):
+    _, model = fitted
+    history = chain.ratings.query("user == 0")["item"].to_numpy()[:8]
+    weights = model.attention_weights(history)
+    assert weights.shape == (1, 2, 8, 8)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+    scores = model.score_histories([history])
+    assert scores.shape == (1, chain.n_items)
+    influence = model.occlusion_influence(history, int(scores[0].argmax()))
+    assert influence.shape == (8,) and np.isfinite(influence).all()
+    # Scoring a user continues the history fit saw.
+    np.testing.assert_allclose(model.score_items([3]),
+                               model.score_histories([model.histories_[3]]), atol=1e-5)
+
+
+def test_same_seed_same_model(chain):
+    few = chain.ratings.query("user < 40")
+    small = dict(embedding_dim=16, n_blocks=1, max_len=10, n_epochs=1, batch_size=64)
+    a = SASRec(**small).fit(few, 40, chain.n_items).score_items([0, 1])
+    b = SASRec(**small).fit(few, 40, chain.n_items).score_items([0, 1])
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(embedding_dim=30, n_heads=4), "divisible"),
+    (dict(max_len=0), "max_len"),
+    (dict(dropout=1.0), "dropout"),
+    (dict(learning_rate=0), "learning_rate"),
+])
+def test_bad_parameters_raise(chain, params, message):
+    with pytest.raises(ValueError, match=message):
+        SASRec(**params).fit(chain.ratings, chain.n_users, chain.n_items)
+
+
+def test_bad_input_raises(fitted, chain):
+    _, model = fitted
+    with pytest.raises(ValueError, match="timestamp"):
+        SASRec().fit(chain.ratings.drop(columns="timestamp"), chain.n_users, chain.n_items)
+    single = pd.DataFrame({"user": [0, 1], "item": [0, 1], "timestamp": [0, 0]})
+    with pytest.raises(ValueError, match="two or more"):
+        SASRec().fit(single, 2, 2)
+    with pytest.raises(ValueError, match="item"):
+        model.score_histories([[0, chain.n_items]])
+    with pytest.raises(ValueError, match="empty"):
+        model.attention_weights([])
+
+
+# --------------------------------------------------------------------------- the checkers
+def test_check_causal_mask():
+    assert na.check_causal_mask(na.causal_mask)
+    assert na.check_causal_mask(lambda n: np.triu(np.ones((n, n), dtype=bool))).message
+    assert not na.check_causal_mask(lambda n: np.triu(np.ones((n, n), dtype=bool)))
+    assert not na.check_causal_mask(lambda n: ...)
+
+
+def test_check_attention():
+    assert na.check_attention(na.scaled_dot_product_attention)
+
+    def unscaled(q, k, v, mask):
+        return na.scaled_dot_product_attention(q * np.sqrt(q.shape[-1]), k, v, mask)
+
+    feedback = na.check_attention(unscaled)
+    assert not feedback and "sqrt" in feedback.message
+    assert not na.check_attention(lambda q, k, v, mask: na.scaled_dot_product_attention(q, k, v))
+    assert not na.check_attention(lambda q, k, v, mask: ...)
+
+
+def test_check_occlusion():
+    assert na.check_occlusion(na.occlusion_influence)
+    flipped = na.check_occlusion(lambda s, h, i: -na.occlusion_influence(s, h, i))
+    assert not flipped and "sign" in flipped.message
+    assert not na.check_occlusion(lambda s, h, i: ...)
