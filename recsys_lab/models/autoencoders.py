@@ -1,0 +1,481 @@
+"""Autoencoders for recommendation (chapter 4): AutoRec, CDAE, Mult-DAE and Mult-VAE.
+
+An autoencoder reads a row of the interaction matrix, squeezes it through a narrow hidden
+layer and reconstructs it; the reconstruction of the *missing* entries is the prediction.
+
+* :class:`AutoRec` (Sedhain et al. 2015) reconstructs explicit ratings with a loss that
+  counts observed entries only (RATING protocol). ``item_based=True`` (I-AutoRec) encodes
+  each item's vector of ratings by all users; ``item_based=False`` (U-AutoRec) each user's
+  vector of ratings of all items.
+* :class:`CDAE` (Wu et al. 2016) is a denoising autoencoder of a user's binary row plus a
+  per-user embedding, with a logistic loss over all items (TOPN).
+* :class:`MultDAE` and :class:`MultVAE` (Liang et al. 2018) model a user's row as a draw from
+  a multinomial over items; the VAE adds a Gaussian latent code and a KL penalty whose
+  weight β is annealed from 0 (TOPN).
+
+All models train on the whole ``(n_users, n_items)`` matrix held densely in memory (ML-100K:
+943 × 1,682, 6 MB), which makes every epoch a handful of matrix products. Constructor
+defaults are the settings chapter 4 chose on validation splits of ML-100K.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+from keras import layers, ops
+
+from recsys_lab.base import RatingRecommender, Recommender, interaction_matrix
+from recsys_lab.baselines import Biases
+from recsys_lab.training import seed_everything
+
+__all__ = [
+    "CDAE",
+    "AutoRec",
+    "GaussianSample",
+    "KLAnnealing",
+    "MultDAE",
+    "MultVAE",
+    "kl_weight",
+    "masked_squared_error",
+    "multinomial_nll",
+]
+
+
+# ------------------------------------------------------------------------------------------
+# Losses (Keras ops, usable with any backend)
+# ------------------------------------------------------------------------------------------
+
+
+def masked_squared_error(ratings, predictions):
+    """Squared error summed over the *observed* entries of each row (0 marks a missing rating).
+
+    ``ratings`` and ``predictions`` have shape ``(batch, n)``; returns shape ``(batch,)``.
+    Missing entries contribute nothing, so their gradient is exactly zero.
+    """
+    observed = ops.cast(ops.not_equal(ratings, 0), predictions.dtype)
+    return ops.sum(observed * ops.square(ratings - predictions), axis=-1)
+
+
+def multinomial_nll(counts, logits):
+    """Negative multinomial log-likelihood ``-Σ_i x_i log softmax(logits)_i`` per row.
+
+    ``counts`` (batch, n_items) are the user's interactions (0/1 here); ``logits`` the
+    decoder's unnormalised scores. Uses ``log_softmax`` (log-sum-exp), so it is stable for
+    large logits. Returns shape ``(batch,)``.
+    """
+    return -ops.sum(counts * ops.log_softmax(logits, axis=-1), axis=-1)
+
+
+def kl_weight(step, beta: float, anneal_steps: int):
+    """The annealed KL weight ``β_t = β · min(1, t / anneal_steps)`` after ``t`` updates.
+
+    ``anneal_steps = 0`` means no annealing (``β_t = β`` from the first update).
+    Works on scalars and NumPy arrays.
+    """
+    if anneal_steps <= 0:
+        return beta * np.ones_like(np.asarray(step, dtype=float))
+    return beta * np.minimum(1.0, np.asarray(step, dtype=float) / anneal_steps)
+
+
+# ------------------------------------------------------------------------------------------
+# Layers and callbacks of the VAE
+# ------------------------------------------------------------------------------------------
+
+
+class GaussianSample(layers.Layer):
+    """Reparameterised draw ``z = μ + σ ⊙ ε`` (ε ~ N(0, I)) that adds ``β · KL`` to the loss.
+
+    Called on ``[z_mean, z_log_var]`` of shape ``(batch, latent)``. In training it samples
+    and adds ``β · mean_batch KL(N(μ, σ²) ‖ N(0, I))`` with
+    ``KL = ½ Σ_k (σ_k² + μ_k² − 1 − log σ_k²)``; at inference it returns ``μ``.
+    ``beta`` is a non-trainable variable that :class:`KLAnnealing` raises during training.
+    """
+
+    def __init__(self, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.beta = self.add_weight(shape=(), initializer="zeros", trainable=False, name="beta")
+
+    def call(self, inputs, training=None):
+        z_mean, z_log_var = inputs
+        kl = 0.5 * ops.sum(ops.exp(z_log_var) + ops.square(z_mean) - 1.0 - z_log_var, axis=-1)
+        if not training:
+            return z_mean
+        self.add_loss(self.beta * ops.mean(kl))
+        epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+
+
+class KLAnnealing(keras.callbacks.Callback):
+    """Sets ``sample.beta`` to :func:`kl_weight` before every update and records it.
+
+    ``betas`` holds the weight used at each update. If ``rows`` (the training matrix) is
+    given, ``kls`` records after each epoch the mean KL term of those rows under the
+    current encoder: how much information the codes carry.
+    """
+
+    def __init__(self, sample: GaussianSample, beta: float, anneal_steps: int, rows=None):
+        super().__init__()
+        self.sample, self.beta, self.anneal_steps, self.rows = sample, beta, anneal_steps, rows
+        self.step = 0
+        self.betas: list[float] = []
+        self.kls: list[float] = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        value = float(kl_weight(self.step, self.beta, self.anneal_steps))
+        self.sample.beta.assign(value)
+        self.betas.append(value)
+        self.step += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.rows is None:
+            return
+        z_mean, z_log_var = self._encoder()(self.rows, training=False)
+        z_mean, z_log_var = ops.convert_to_numpy(z_mean), ops.convert_to_numpy(z_log_var)
+        kl = 0.5 * (np.exp(z_log_var) + z_mean**2 - 1.0 - z_log_var).sum(axis=1)
+        self.kls.append(float(kl.mean()))
+
+    def _encoder(self):
+        if not hasattr(self, "_encoder_model"):
+            self._encoder_model = keras.Model(self.model.input, self.sample.input)
+        return self._encoder_model
+
+
+# ------------------------------------------------------------------------------------------
+# AutoRec (RATING)
+# ------------------------------------------------------------------------------------------
+
+
+class AutoRec(RatingRecommender):
+    """AutoRec (Sedhain et al. 2015): ``r̂ = W · sigmoid(V r + μ) + b``, masked squared loss.
+
+    I-AutoRec (``item_based=True``) encodes each item's vector of ratings ``r_i ∈ R^{n_users}``
+    (0 where a user did not rate it) and reads the prediction ``r̂_ui`` from entry ``u`` of
+    the reconstruction; U-AutoRec encodes each user's row ``r_u ∈ R^{n_items}``. The loss is
+    ``Σ_observed (r − r̂)² + λ (‖V‖² + ‖W‖²)`` per batch of vectors (Keras averages the
+    per-vector sums over the batch, so ``l2`` is per vector, not per rating).
+
+    Users or items with no training rating have nothing to encode (an all-zero input, or an
+    output unit no loss ever touched), so their predictions fall back to the biases
+    ``μ + b_u + b_i`` of :class:`~recsys_lab.baselines.Biases` fitted on the same data.
+    Predictions are clipped to the rating scale seen in training.
+
+    Parameters
+    ----------
+    item_based : bool
+        True for I-AutoRec, False for U-AutoRec.
+    hidden : int
+        Width of the sigmoid hidden layer.
+    l2 : float
+        L2 penalty on both weight matrices.
+    dropout : float
+        Rate of dropout on the input vector during training (0 gives the original AutoRec;
+        > 0 makes it a denoising autoencoder that must predict a rating from the others).
+    epochs, batch_size, learning_rate : training with Adam (a batch is ``batch_size``
+        vectors; the default takes all of them at once).
+    seed : int
+        Seeds weights and batch order.
+
+    Attributes (after ``fit``)
+    --------------------------
+    predictions_ : ndarray (n_users, n_items), the clipped reconstruction with fallbacks.
+    loss_history_ : list of the training loss per epoch.
+    fallback_ : Biases, the model used for unseen users and items.
+    """
+
+    def __init__(self, item_based: bool = True, hidden: int = 500, l2: float = 0.03,
+                 dropout: float = 0.2, epochs: int = 100, batch_size: int = 2048,
+                 learning_rate: float = 0.01, seed: int = 0):
+        self.item_based = item_based
+        self.hidden = hidden
+        self.l2 = l2
+        self.dropout = dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.seed = seed
+
+    def build_model(self, n_inputs: int) -> keras.Model:
+        """The network for vectors of length ``n_inputs`` (n_users for I-AutoRec)."""
+        regularizer = keras.regularizers.L2(self.l2)
+        ratings = keras.Input(shape=(n_inputs,), name="ratings")
+        corrupted = layers.Dropout(self.dropout, seed=self.seed, name="corruption")(ratings)
+        code = layers.Dense(self.hidden, activation="sigmoid", kernel_regularizer=regularizer,
+                            name="encoder")(corrupted)
+        reconstruction = layers.Dense(n_inputs, kernel_regularizer=regularizer,
+                                      name="decoder")(code)
+        return keras.Model(ratings, reconstruction, name="I_AutoRec" if self.item_based
+                           else "U_AutoRec")
+
+    def _fit(self, train: pd.DataFrame) -> None:
+        _check_positive(self, "hidden", "epochs", "batch_size", "learning_rate")
+        _check_rate(self.dropout, "dropout")
+        seed_everything(self.seed)
+        self.fallback_ = Biases().fit(train, self.n_users_, self.n_items_)
+        ratings = interaction_matrix(train, self.n_users_, self.n_items_, "rating")
+        vectors = (ratings.T if self.item_based else ratings).toarray().astype("float32")
+        self.model_ = self.build_model(vectors.shape[1])
+        self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+                            loss=masked_squared_error)
+        history = self.model_.fit(vectors, vectors, batch_size=self.batch_size,
+                                  epochs=self.epochs, shuffle=True, verbose=0)
+        self.loss_history_ = history.history["loss"]
+        reconstruction = _forward(self.model_, vectors)
+        if self.item_based:
+            reconstruction = reconstruction.T
+        low, high = train["rating"].min(), train["rating"].max()
+        predictions = np.clip(reconstruction.astype(float), low, high)
+        seen_users = self.history_.getnnz(axis=1) > 0
+        seen_items = self.history_.getnnz(axis=0) > 0
+        unseen = ~(seen_users[:, None] & seen_items[None, :])
+        rows, cols = np.nonzero(unseen)
+        predictions[rows, cols] = np.clip(self.fallback_.predict(rows, cols), low, high)
+        self.predictions_ = predictions
+
+    def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return self.predictions_[users, items]
+
+
+# ------------------------------------------------------------------------------------------
+# Top-N autoencoders (TOPN)
+# ------------------------------------------------------------------------------------------
+
+
+class _MatrixAutoencoder(Recommender):
+    """Shared plumbing: train a Keras model on the dense user × item matrix, then score it."""
+
+    def _inputs(self, matrix: np.ndarray):
+        return matrix
+
+    def _loss(self):
+        raise NotImplementedError
+
+    def _callbacks(self) -> list:
+        return []
+
+    def _fit(self, train: pd.DataFrame) -> None:
+        _check_positive(self, "hidden", "epochs", "batch_size", "learning_rate")
+        seed_everything(self.seed)
+        matrix = self.history_.toarray().astype("float32")
+        self.model_ = self.build_model(self.n_items_)
+        self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+                            loss=self._loss())
+        history = self.model_.fit(self._inputs(matrix), matrix, batch_size=self.batch_size,
+                                  epochs=self.epochs, shuffle=True, verbose=0,
+                                  callbacks=self._callbacks())
+        self.loss_history_ = history.history["loss"]
+        self.scores_ = _forward(self.model_, self._inputs(matrix))
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.scores_[users]
+
+
+class CDAE(_MatrixAutoencoder):
+    """Collaborative Denoising AutoEncoder (Wu et al. 2016).
+
+    ``ŷ_u = sigmoid(W' · sigmoid(W · dropout(y_u) + v_u + b) + b')``: the user's binary row
+    ``y_u`` is corrupted by dropout (kept entries are scaled by ``1 / (1 − q)``), a learned
+    user vector ``v_u`` is added to the code, and the loss is the logistic loss over *all*
+    items. Scores are the logits of the uncorrupted row.
+
+    Parameters
+    ----------
+    hidden : int, width of the code.  corruption : float, dropout rate ``q`` of the input.
+    l2 : float, L2 penalty on the weights and user vectors.
+    epochs, batch_size, learning_rate, seed : training with Adam.
+    """
+
+    def __init__(self, hidden: int = 200, corruption: float = 0.5, l2: float = 1e-5,
+                 epochs: int = 60, batch_size: int = 128, learning_rate: float = 0.003,
+                 seed: int = 0):
+        self.hidden = hidden
+        self.corruption = corruption
+        self.l2 = l2
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.seed = seed
+
+    def build_model(self, n_items: int) -> keras.Model:
+        regularizer = keras.regularizers.L2(self.l2)
+        user = keras.Input(shape=(), dtype="int32", name="user")
+        row = keras.Input(shape=(n_items,), name="interactions")
+        corrupted = layers.Dropout(self.corruption, seed=self.seed, name="corruption")(row)
+        item_part = layers.Dense(self.hidden, kernel_regularizer=regularizer,
+                                 name="encoder")(corrupted)
+        user_part = layers.Embedding(self.n_users_, self.hidden,
+                                     embeddings_regularizer=regularizer,
+                                     name="user_embedding")(user)
+        code = layers.Activation("sigmoid", name="code")(item_part + user_part)
+        logits = layers.Dense(n_items, kernel_regularizer=regularizer, name="decoder")(code)
+        return keras.Model([user, row], logits, name="CDAE")
+
+    def _inputs(self, matrix):
+        return [np.arange(len(matrix), dtype="int32"), matrix]
+
+    def _loss(self):
+        return keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def _fit(self, train):
+        _check_rate(self.corruption, "corruption")
+        super()._fit(train)
+
+
+class MultDAE(_MatrixAutoencoder):
+    """Denoising autoencoder with a multinomial likelihood (Mult-DAE, Liang et al. 2018).
+
+    The row is L2-normalised, corrupted by dropout, encoded by ``tanh`` layers and decoded to
+    logits over items; the loss is :func:`multinomial_nll` of the user's row plus L2.
+
+    Parameters
+    ----------
+    hidden : int, width of the ``tanh`` layer.  latent : int, width of the bottleneck.
+    dropout : float, input dropout rate.  l2 : float, L2 penalty on the weights.
+    epochs, batch_size, learning_rate, seed : training with Adam.
+    """
+
+    def __init__(self, hidden: int = 600, latent: int = 200, dropout: float = 0.5,
+                 l2: float = 1e-4, epochs: int = 30, batch_size: int = 128,
+                 learning_rate: float = 0.001, seed: int = 0):
+        self.hidden = hidden
+        self.latent = latent
+        self.dropout = dropout
+        self.l2 = l2
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.seed = seed
+
+    def build_model(self, n_items: int) -> keras.Model:
+        regularizer = keras.regularizers.L2(self.l2)
+        row = keras.Input(shape=(n_items,), name="interactions")
+        normalised = layers.UnitNormalization(name="l2_normalise")(row)
+        corrupted = layers.Dropout(self.dropout, seed=self.seed, name="corruption")(normalised)
+        hidden = layers.Dense(self.hidden, activation="tanh", kernel_regularizer=regularizer,
+                              name="encoder")(corrupted)
+        code = layers.Dense(self.latent, activation="tanh", kernel_regularizer=regularizer,
+                            name="code")(hidden)
+        hidden_out = layers.Dense(self.hidden, activation="tanh",
+                                  kernel_regularizer=regularizer, name="decoder_hidden")(code)
+        logits = layers.Dense(n_items, kernel_regularizer=regularizer, name="decoder")(hidden_out)
+        return keras.Model(row, logits, name="Mult_DAE")
+
+    def _loss(self):
+        return multinomial_nll
+
+    def _fit(self, train):
+        _check_rate(self.dropout, "dropout")
+        super()._fit(train)
+
+
+class MultVAE(_MatrixAutoencoder):
+    """Variational autoencoder with a multinomial likelihood (Mult-VAE, Liang et al. 2018).
+
+    Encoder: L2-normalised, dropped-out row → ``tanh`` layer → ``(μ, log σ²)``; a code
+    ``z ~ N(μ, σ²)`` is drawn by :class:`GaussianSample`; decoder: ``tanh`` layer → logits.
+    The loss is the negative ELBO with an annealed KL weight,
+    ``multinomial_nll(x, f(z)) + β_t · KL(q(z|x) ‖ N(0, I))``, ``β_t = β · min(1, t/T)``
+    (:func:`kl_weight`). Scores use ``z = μ`` (no sampling, no dropout).
+
+    Parameters
+    ----------
+    hidden : int, width of the ``tanh`` layers.  latent : int, dimension of ``z``.
+    dropout : float, input dropout rate.  beta : float, the final KL weight.
+    anneal_steps : int, updates over which ``β_t`` rises from 0 to ``beta`` (0: no annealing).
+    l2 : float, L2 penalty on the weights.
+    epochs, batch_size, learning_rate, seed : training with Adam.
+
+    Attributes (after ``fit``)
+    --------------------------
+    scores_ : (n_users, n_items) logits.  betas_ : KL weight used at each update.
+    loss_history_ : training loss per epoch (reconstruction + β_t · KL + L2).
+    kl_history_ : mean KL term of the training rows after each epoch.
+    """
+
+    def __init__(self, hidden: int = 600, latent: int = 200, dropout: float = 0.5,
+                 beta: float = 1.0, anneal_steps: int = 200, l2: float = 1e-4,
+                 epochs: int = 50, batch_size: int = 128, learning_rate: float = 0.001,
+                 seed: int = 0):
+        self.hidden = hidden
+        self.latent = latent
+        self.dropout = dropout
+        self.beta = beta
+        self.anneal_steps = anneal_steps
+        self.l2 = l2
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.seed = seed
+
+    def build_model(self, n_items: int) -> keras.Model:
+        regularizer = keras.regularizers.L2(self.l2)
+        row = keras.Input(shape=(n_items,), name="interactions")
+        normalised = layers.UnitNormalization(name="l2_normalise")(row)
+        corrupted = layers.Dropout(self.dropout, seed=self.seed, name="corruption")(normalised)
+        hidden = layers.Dense(self.hidden, activation="tanh", kernel_regularizer=regularizer,
+                              name="encoder")(corrupted)
+        z_mean = layers.Dense(self.latent, kernel_regularizer=regularizer, name="z_mean")(hidden)
+        z_log_var = layers.Dense(self.latent, kernel_regularizer=regularizer,
+                                 name="z_log_var")(hidden)
+        z = GaussianSample(seed=self.seed, name="sample")([z_mean, z_log_var])
+        hidden_out = layers.Dense(self.hidden, activation="tanh",
+                                  kernel_regularizer=regularizer, name="decoder_hidden")(z)
+        logits = layers.Dense(n_items, kernel_regularizer=regularizer, name="decoder")(hidden_out)
+        return keras.Model(row, logits, name="Mult_VAE")
+
+    def _loss(self):
+        return multinomial_nll
+
+    def _callbacks(self):
+        rows = self.history_.toarray().astype("float32")
+        self._annealing = KLAnnealing(self.model_.get_layer("sample"), self.beta,
+                                      self.anneal_steps, rows=rows)
+        return [self._annealing]
+
+    def _fit(self, train):
+        _check_rate(self.dropout, "dropout")
+        if self.beta < 0:
+            raise ValueError(f"beta must be non-negative, got {self.beta}")
+        super()._fit(train)
+        self.betas_ = np.array(self._annealing.betas)
+        self.kl_history_ = self._annealing.kls
+        del self._annealing
+
+    def encode(self, users) -> np.ndarray:
+        """Posterior means ``μ(x_u)`` of the given users' training rows, shape (n, latent)."""
+        from recsys_lab.validation import check_fitted, check_ids
+
+        check_fitted(self, "model_")
+        users = check_ids(users, self.n_users_, kind="user")
+        encoder = keras.Model(self.model_.input, self.model_.get_layer("z_mean").output)
+        rows = self.history_[users].toarray().astype("float32")
+        return _forward(encoder, rows)
+
+
+def _forward(model, inputs, batch_size: int = 2048) -> np.ndarray:
+    """The network's output in inference mode, by direct calls on batches of rows.
+
+    ``inputs`` is an array or a list of arrays with the same number of rows. Unlike
+    ``Model.predict``, a direct call traces no new ``tf.function`` per fitted model, so a
+    chapter that fits several models gets no retracing warnings.
+    """
+    arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    outputs = []
+    for start in range(0, len(arrays[0]), batch_size):
+        batch = [array[start:start + batch_size] for array in arrays]
+        output = model(batch if len(batch) > 1 else batch[0], training=False)
+        outputs.append(keras.ops.convert_to_numpy(output))
+    return np.concatenate(outputs)
+
+
+def _check_positive(model, *names) -> None:
+    for name in names:
+        value = getattr(model, name)
+        if not value > 0:
+            raise ValueError(f"{name} must be positive, got {value!r}")
+
+
+def _check_rate(value: float, name: str) -> None:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
