@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from recsys_lab import sampling
 from recsys_lab.exercises import ncf as exercises
 from recsys_lab.models import ncf
+from recsys_lab.models.mf import numerical_gradient
 
 # --------------------------------------------------------------------------------------------
 # Synthetic implicit feedback with a planted answer
@@ -92,19 +93,6 @@ def test_gmf_is_a_rescaled_dot_product():
 # --------------------------------------------------------------------------------------------
 # Losses: NumPy gradients against finite differences, Keras against NumPy
 # --------------------------------------------------------------------------------------------
-
-
-def numerical_gradient(function, array, eps=1e-6):
-    gradient = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        saved = array[index]
-        array[index] = saved + eps
-        upper = function()
-        array[index] = saved - eps
-        lower = function()
-        array[index] = saved
-        gradient[index] = (upper - lower) / (2 * eps)
-    return gradient
 
 
 @pytest.mark.parametrize("loss", [sampling.bce_loss, sampling.bpr_loss])

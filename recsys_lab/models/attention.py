@@ -21,6 +21,7 @@ from keras import layers, ops
 from recsys_lab.base import Recommender
 from recsys_lab.evaluate import evaluate
 from recsys_lab.exercises import attention as numpy_attention
+from recsys_lab.models.sequential import _ValidationCurves
 from recsys_lab.sequences import next_item_examples, pad_sequences, user_histories
 from recsys_lab.training import seed_everything
 from recsys_lab.validation import check_fitted, check_ids
@@ -105,7 +106,7 @@ class SASRecNetwork(keras.Model):
         return ops.matmul(states, ops.transpose(self.item_embedding.embeddings[1:]))
 
 
-class SASRec(Recommender):
+class SASRec(_ValidationCurves, Recommender):
     """SASRec: causal self-attention over a user's history, a softmax over all items.
 
     Trained on next-item transitions (:func:`recsys_lab.sequences.next_item_examples`: each
@@ -147,19 +148,6 @@ class SASRec(Recommender):
         self.learning_rate = learning_rate
         self.all_windows = all_windows
         self.seed = seed
-
-    def fit(self, train: pd.DataFrame, n_users: int, n_items: int,
-            valid: pd.DataFrame | None = None) -> SASRec:
-        """Learn from ``train`` (``user``, ``item``, ``timestamp``).
-
-        If ``valid`` (each user's next item after ``train``, e.g. ``seq_split(...).valid``) is
-        given, HR@10 and NDCG@10 on it are recorded after every epoch in ``curves_``.
-        """
-        self._valid = None if valid is None else (train, valid)
-        try:
-            return super().fit(train, n_users, n_items)
-        finally:
-            del self._valid
 
     def _check_params(self) -> None:
         for name in ("embedding_dim", "n_blocks", "n_heads", "max_len", "n_epochs",

@@ -41,6 +41,24 @@ class _SequenceRecommender(Recommender):
         return np.asarray(self._score_histories(histories), dtype=float)
 
 
+class _ValidationCurves:
+    """Mixin: ``fit`` takes an optional ``valid`` frame to monitor while training.
+
+    If ``valid`` (each user's next item after ``train``, e.g. ``seq_split(...).valid``) is
+    given, the model's ``_fit`` finds ``(train, valid)`` in ``self._valid`` and records
+    HR@10 and NDCG@10 on it after every epoch in ``curves_``.
+    """
+
+    def fit(self, train: pd.DataFrame, n_users: int, n_items: int,
+            valid: pd.DataFrame | None = None):
+        """Learn from ``train`` (``user``, ``item``, ``timestamp``); see the class doc."""
+        self._valid = None if valid is None else (train, valid)
+        try:
+            return super().fit(train, n_users, n_items)
+        finally:
+            del self._valid
+
+
 class MarkovChain(_SequenceRecommender):
     """First-order Markov chain: the next item depends only on the last one.
 
@@ -96,7 +114,7 @@ def build_gru4rec(n_items: int, max_len: int, embedding_dim: int, hidden_units: 
     return keras.Model(items, logits, name="gru4rec")
 
 
-class GRU4Rec(_SequenceRecommender):
+class GRU4Rec(_ValidationCurves, _SequenceRecommender):
     """GRU4Rec: item embedding → GRU → a softmax over all items, at every step of a history.
 
     Trained with full softmax cross-entropy on next-item targets
@@ -133,19 +151,6 @@ class GRU4Rec(_SequenceRecommender):
         self.learning_rate = learning_rate
         self.train_len = train_len
         self.seed = seed
-
-    def fit(self, train: pd.DataFrame, n_users: int, n_items: int,
-            valid: pd.DataFrame | None = None) -> GRU4Rec:
-        """Learn from ``train`` (``user``, ``item``, ``timestamp``).
-
-        If ``valid`` (each user's next item after ``train``, e.g. ``seq_split(...).valid``) is
-        given, HR@10 and NDCG@10 on it are recorded after every epoch in ``curves_``.
-        """
-        self._valid = None if valid is None else (train, valid)
-        try:
-            return super().fit(train, n_users, n_items)
-        finally:
-            del self._valid
 
     def _check_params(self) -> None:
         for name in ("embedding_dim", "hidden_units", "max_len", "n_epochs", "batch_size",
