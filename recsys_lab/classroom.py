@@ -1,9 +1,10 @@
-"""The student edition: the book's notebooks with every solution removed.
+"""The student edition: the book's notebooks and pages with every solution removed.
 
 A solution is either a ``{solution}`` directive inside a markdown cell, or the run of
 cells from a ``{solution-start}`` cell to its ``{solution-end}`` cell (sphinx-exercise's
 gated syntax, used when a solution contains code). Exercise cells stay, with their
-``check_*`` calls, so students still get instant feedback.
+``check_*`` calls, so students still get instant feedback. MyST pages (``.md``) lose their
+``{solution}`` blocks too.
 
 Usage: ``python -m recsys_lab.classroom book student`` (``make student``).
 """
@@ -89,7 +90,10 @@ def strip_solutions(notebook: dict) -> dict:
 
 
 def write_student_edition(book: Path, destination: Path) -> list[Path]:
-    """Copy ``book`` to ``destination`` with solutions stripped from every notebook."""
+    """Copy ``book`` to ``destination`` with solutions stripped from every notebook and page.
+
+    Returns the notebooks written (the pages are rewritten in place too).
+    """
     book, destination = Path(book), Path(destination)
     if not book.is_dir():
         raise ValueError(f"{book} is not a folder of notebooks")
@@ -102,6 +106,11 @@ def write_student_edition(book: Path, destination: Path) -> list[Path]:
         path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n",
                         encoding="utf-8")
         written.append(path)
+    for path in sorted(destination.rglob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        if _split_at_gate(text, "solution-start") is not None:
+            raise ValueError(f"{path.name}: gated solutions belong in notebooks, not pages")
+        path.write_text(_remove_solution_directives(text), encoding="utf-8")
     return written
 
 

@@ -1,6 +1,7 @@
 """The student edition keeps every exercise and its check, and no solution survives."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,10 @@ def test_unbalanced_gates_are_errors():
 def test_student_edition_of_the_book(tmp_path):
     written = write_student_edition(BOOK, tmp_path / "student")
     assert written, "the book has notebooks"
+    pages = sorted((tmp_path / "student").rglob("*.md"))
+    solution_fence = re.compile(r"^\s*(`{3,}|:{3,})\s*\{solution", re.MULTILINE)
+    assert pages and not [p.name for p in pages if solution_fence.search(p.read_text())]
+    assert any("{exercise}" in p.read_text() for p in pages), "page exercises are kept"
     for path in written:
         original = json.loads((BOOK / path.relative_to(tmp_path / "student")).read_text())
         student = json.loads(path.read_text())
