@@ -298,7 +298,8 @@ async (timeoutMs) => {
                 .map((m) => m.textContent.trim().slice(0, 120)),
     },
     images: [...document.images].map((img) => ({
-      src: img.getAttribute('src'), complete: img.complete, naturalWidth: img.naturalWidth })),
+      src: img.getAttribute('src'), complete: img.complete, naturalWidth: img.naturalWidth,
+      alt: img.getAttribute('alt') || '', output: img.closest('.cell_output') !== null })),
     mermaid: [...document.querySelectorAll('.mermaid')].map((m) => {
       const svg = m.querySelector('svg');
       return {

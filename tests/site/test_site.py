@@ -59,6 +59,18 @@ def test_every_image_loads(page, page_record):
 
 
 @by_docname(PAGES)
+def test_output_figures_have_alt_text(page, page_record):
+    """Every figure a notebook cell draws carries a description (its cell's mystnb.image.alt).
+
+    Without one, Sphinx writes the image's own path as its alt text, which tells a screen
+    reader nothing.
+    """
+    bare = [i["src"] for i in page_record(page).dom["images"]
+            if i["output"] and (not i["alt"] or i["alt"] == i["src"] or i["alt"].endswith(".png"))]
+    assert not bare, f"{page.html}: output figures without alt text:{lines(bare)}"
+
+
+@by_docname(PAGES)
 def test_solution_dropdowns_toggle(page, page_record):
     """Each dropdown solution starts hidden, opens on a click on its title, closes on another."""
     record = page_record(page)
