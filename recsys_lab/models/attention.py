@@ -19,7 +19,6 @@ import pandas as pd
 from keras import layers, ops
 
 from recsys_lab.base import Recommender
-from recsys_lab.evaluate import evaluate
 from recsys_lab.exercises import attention as numpy_attention
 from recsys_lab.models.sequential import _ValidationCurves
 from recsys_lab.sequences import next_item_examples, pad_sequences, user_histories
@@ -180,18 +179,7 @@ class SASRec(_ValidationCurves, Recommender):
             loss=keras.losses.SparseCategoricalCrossentropy(
                 from_logits=True, reduction="mean_with_sample_weight"),
         )
-        rows = []
-        for epoch in range(1, self.n_epochs + 1):
-            result = self.network_.fit(
-                examples.inputs, examples.targets, sample_weight=examples.mask.astype("float32"),
-                batch_size=self.batch_size, epochs=1, shuffle=True, verbose=0)
-            row = {"epoch": epoch, "loss": float(result.history["loss"][0])}
-            if self._valid is not None:
-                scored = evaluate(self, *self._valid, "SEQ", fitted=True,
-                                  n_users=self.n_users_, n_items=self.n_items_)
-                row |= {k: scored[k] for k in ("HR@10", "NDCG@10")}
-            rows.append(row)
-        self.curves_ = pd.DataFrame(rows).set_index("epoch")
+        self._train_epochs(self.network_, examples)
 
     # ------------------------------------------------------------------ scoring
     def _states(self, padded: np.ndarray) -> np.ndarray:

@@ -58,6 +58,25 @@ class _ValidationCurves:
         finally:
             del self._valid
 
+    def _train_epochs(self, network, examples) -> None:
+        """Fit ``network`` on next-item ``examples`` for ``n_epochs``, one epoch at a time.
+
+        ``curves_`` gets the training loss of each epoch and, when fitting with ``valid``,
+        HR@10 and NDCG@10 on it.
+        """
+        rows = []
+        for epoch in range(1, self.n_epochs + 1):
+            result = network.fit(
+                examples.inputs, examples.targets, sample_weight=examples.mask.astype("float32"),
+                batch_size=self.batch_size, epochs=1, shuffle=True, verbose=0)
+            row = {"epoch": epoch, "loss": float(result.history["loss"][0])}
+            if self._valid is not None:
+                scored = evaluate(self, *self._valid, "SEQ", fitted=True,
+                                  n_users=self.n_users_, n_items=self.n_items_)
+                row |= {k: scored[k] for k in ("HR@10", "NDCG@10")}
+            rows.append(row)
+        self.curves_ = pd.DataFrame(rows).set_index("epoch")
+
 
 class MarkovChain(_SequenceRecommender):
     """First-order Markov chain: the next item depends only on the last one.
@@ -180,18 +199,7 @@ class GRU4Rec(_ValidationCurves, _SequenceRecommender):
             jit_compile=True,  # XLA fuses the GRU's small per-step ops: faster on CPU
         )
         self._state_model = None
-        rows = []
-        for epoch in range(1, self.n_epochs + 1):
-            result = self.model_.fit(
-                examples.inputs, examples.targets, sample_weight=examples.mask.astype("float32"),
-                batch_size=self.batch_size, epochs=1, shuffle=True, verbose=0)
-            row = {"epoch": epoch, "loss": float(result.history["loss"][0])}
-            if self._valid is not None:
-                scored = evaluate(self, *self._valid, "SEQ", fitted=True,
-                                  n_users=self.n_users_, n_items=self.n_items_)
-                row |= {k: scored[k] for k in ("HR@10", "NDCG@10")}
-            rows.append(row)
-        self.curves_ = pd.DataFrame(rows).set_index("epoch")
+        self._train_epochs(self.model_, examples)
 
     def _final_states(self, padded: np.ndarray) -> np.ndarray:
         if self._state_model is None:
