@@ -135,6 +135,18 @@ def test_bad_input_names_the_problem():
         alone.discriminate(np.zeros((1, N_ITEMS)), [0])
 
 
+def test_generator_alone_keeps_no_discriminator_and_counts_only_the_generator():
+    from recsys_lab.registry import count_parameters
+
+    train, _ = communities()
+    alone = gan.CFGAN(adversarial=False, **dict(SMALL, epochs=1)).fit(train, N_USERS, N_ITEMS)
+    adversarial = gan.CFGAN(**dict(SMALL, epochs=1)).fit(train, N_USERS, N_ITEMS)
+    assert alone.discriminator_ is None
+    assert count_parameters(alone) == alone.generator_.count_params()
+    assert count_parameters(adversarial) == (adversarial.generator_.count_params()
+                                             + adversarial.discriminator_.count_params())
+
+
 # --- chapter 8's exercise checks: each accepts the reference and rejects a wrong answer ---
 
 def test_check_gan_value():

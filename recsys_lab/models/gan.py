@@ -130,7 +130,7 @@ class CFGAN(Recommender):
 
     Attributes
     ----------
-    generator_, discriminator_ : keras.Model
+    generator_ : keras.Model.  discriminator_ : keras.Model, or None if not ``adversarial``.
     training_log_ : DataFrame, one row per epoch: ``d_loss``, ``g_loss`` (means over
         batches), ``d_real`` and ``d_fake`` (mean D output on real and masked generated
         vectors), ``top10_overlap`` (:func:`top_k_overlap` of the generated profiles of 200
@@ -182,7 +182,10 @@ class CFGAN(Recommender):
         rng = np.random.default_rng(self.seed)
         purchases = tf.constant(self.history_.toarray(), dtype="float32")
         self.generator_ = build_generator(self.n_items_, self.hidden_g, self.noise_dim)
-        self.discriminator_ = build_discriminator(self.n_items_, self.hidden_d)
+        # Built in both variants, so that they draw the same random numbers from here on;
+        # the generator-only variant keeps none (and its parameter count excludes it).
+        discriminator = build_discriminator(self.n_items_, self.hidden_d)
+        self.discriminator_ = discriminator if self.adversarial else None
         if self.popularity_init:
             # Start from the MostPopular profile: output bias = log-odds of each item's share.
             share = np.clip(np.asarray(self.history_.mean(axis=0)).ravel(), 1e-3, 1 - 1e-3)
