@@ -49,3 +49,14 @@ def test_popularity_check():
     short = check_popularity_scores(lambda t, n: np.bincount(t["item"]), train, 4)
     assert not short and "minlength" in short.message
     assert not check_popularity_scores(lambda t, n: np.ones(n), train, 4)
+
+
+def test_shared_helpers_read_answers_and_name_a_wrong_shape():
+    from recsys_lab.exercises import as_float_array, wrong_shape
+
+    assert as_float_array(...) is None and as_float_array(None) is None
+    np.testing.assert_array_equal(as_float_array([1, 2]), [1.0, 2.0])
+    assert wrong_shape(as_float_array([1, 2]), (2,), "a vector") is None
+    short = wrong_shape(as_float_array([1]), (2,), "a vector")
+    assert not short and short.message == "expected a vector of shape (2,), got shape (1,)."
+    assert "no numbers" in wrong_shape(None, (2,), "a vector").message

@@ -6,7 +6,6 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from recsys_lab.baselines import MostPopular  # noqa: E402
-from recsys_lab.datasets import synthetic_sequences  # noqa: E402
 from recsys_lab.evaluate import evaluate  # noqa: E402
 from recsys_lab.exercises.sequential import (  # noqa: E402
     check_gru_parameter_count,
@@ -19,11 +18,6 @@ from recsys_lab.exercises.sequential import (  # noqa: E402
 )
 from recsys_lab.models.sequential import GRU4Rec, MarkovChain  # noqa: E402
 from recsys_lab.splits import seq_split  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def chain():
-    return synthetic_sequences(n_users=300, n_items=100, length=20, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Feedback:
@@ -38,6 +40,26 @@ def call_safely(function: Callable, *args):
         return function(*args), None
     except Exception as error:  # the student's code may fail in any way; report it
         return None, f"{type(error).__name__}: {error}"
+
+
+def as_float_array(value):
+    """``value`` as a float array, or None when it is not numeric (e.g. an unfinished ``...``)."""
+    try:
+        return None if value is None else np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return None
+
+
+def wrong_shape(got, expected_shape, what: str) -> Feedback | None:
+    """A failing :class:`Feedback` unless ``got`` (from :func:`as_float_array`) has the shape.
+
+    ``what`` names the expected result for the message, e.g. ``"a vector (one value per
+    factor)"``; returns None when the shape is right.
+    """
+    if got is not None and got.shape == tuple(expected_shape):
+        return None
+    found = "no numbers" if got is None else f"shape {got.shape}"
+    return Feedback(False, f"expected {what} of shape {tuple(expected_shape)}, got {found}.")
 
 
 def check_cases(name: str, function: Callable, cases, reference: Callable, hint: str,

@@ -6,15 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from recsys_lab.exercises import Feedback, call_safely
-
-
-def _as_float_array(value):
-    """``value`` as a float array, or None if it is not numeric (e.g. an unfinished ``...``)."""
-    try:
-        return np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        return None
+from recsys_lab.exercises import Feedback, as_float_array, call_safely, wrong_shape
 
 
 def _reference_sgd_update(r, mu, b_u, b_i, p_u, q_i, lr, reg):
@@ -54,7 +46,7 @@ def check_sgd_update(function: Callable) -> Feedback:
         # The classic slip: updating q_i with the p_u that was just updated.
         stale_q = q_i + lr * (error_ui * expected[2] - reg * q_i)
         for name, answer, want in zip(names, got, expected, strict=True):
-            value = _as_float_array(answer)
+            value = as_float_array(answer)
             if value is None:
                 return Feedback(False, f"{name} should be a number or an array, got {answer!r}")
             if value.shape == np.shape(want) and np.allclose(value, want, atol=1e-9):
@@ -89,11 +81,10 @@ def check_als_user_solve(function: Callable) -> Feedback:
         got, error = call_safely(function, q.copy(), y.copy(), reg)
         if error:
             return Feedback(False, f"als_user_solve raised {error}")
-        got = _as_float_array(got)
-        if got is None or got.shape != expected.shape:
-            shape = "no numbers" if got is None else f"shape {got.shape}"
-            return Feedback(False, f"expected a vector of shape {expected.shape} (one value per "
-                                   f"factor), got {shape}")
+        got = as_float_array(got)
+        mismatch = wrong_shape(got, expected.shape, "a vector (one value per factor)")
+        if mismatch is not None:
+            return mismatch
         if np.allclose(got, expected, atol=1e-8):
             continue
         unweighted = np.linalg.solve(q.T @ q + reg * np.eye(k), q.T @ y)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from recsys_lab.exercises import Feedback, call_safely
+from recsys_lab.exercises import Feedback, as_float_array, call_safely, wrong_shape
 
 
 def _sigmoid(x):
@@ -45,14 +45,6 @@ def gru_step_reset_before(x, h, kernel, recurrent_kernel, bias):
     return z * h + (1.0 - z) * candidate
 
 
-def _as_float_array(value):
-    """``value`` as a float array, or None when it is not numeric (e.g. an unfinished ``...``)."""
-    try:
-        return None if value is None else np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        return None
-
-
 def _gru_cases():
     rng = np.random.default_rng(6)
     cases = []
@@ -85,10 +77,9 @@ def check_gru_step(function: Callable) -> Feedback:
         shapes = ", ".join(str(np.shape(a)) for a in case)
         if error:
             return Feedback(False, f"with shapes {shapes} your function raised {error}")
-        got = _as_float_array(got)
-        if got is None or got.shape != expected.shape:
-            return Feedback(False, f"expected a new state of shape {expected.shape}, got "
-                                   f"{None if got is None else got.shape}.")
+        got = as_float_array(got)
+        if (mismatch := wrong_shape(got, expected.shape, "a new state")) is not None:
+            return mismatch
         if np.allclose(got, expected, atol=1e-8):
             continue
         if np.allclose(got, gru_step_reset_after(*case[:4], np.stack([case[4], 0 * case[4]])),
@@ -119,10 +110,9 @@ def check_transition_counts(function: Callable) -> Feedback:
     got, error = call_safely(function, histories, 5)
     if error:
         return Feedback(False, f"your function raised {error}")
-    got = _as_float_array(got)
-    if got is None or got.shape != expected.shape:
-        return Feedback(False, f"expected a count matrix of shape {expected.shape}, got "
-                               f"{None if got is None else got.shape}.")
+    got = as_float_array(got)
+    if (mismatch := wrong_shape(got, expected.shape, "a count matrix")) is not None:
+        return mismatch
     if np.allclose(got, expected.T):
         return Feedback(False, "rows and columns are swapped: row i should count what came "
                                "*after* i.")
