@@ -1,5 +1,7 @@
 """Chapter 7: NumPy attention = Keras attention, SASRec learns a planted chain, the checkers."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -124,6 +126,18 @@ def test_same_seed_same_model(chain):
     a = SASRec(**small).fit(few, 40, chain.n_items).score_items([0, 1])
     b = SASRec(**small).fit(few, 40, chain.n_items).score_items([0, 1])
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_without_positions_no_position_table_and_no_warning(chain):
+    few = chain.ratings.query("user < 40")
+    small = dict(embedding_dim=16, n_blocks=1, max_len=10, n_epochs=1, batch_size=64)
+    with_positions = SASRec(**small).fit(few, 40, chain.n_items)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an unused, unbuilt layer makes Keras warn
+        without = SASRec(**small, positional=False).fit(few, 40, chain.n_items)
+    assert without.network_.position_embedding is None
+    assert (with_positions.network_.count_params() - without.network_.count_params()
+            == small["max_len"] * small["embedding_dim"])
 
 
 @pytest.mark.parametrize("params, message", [

@@ -7,6 +7,7 @@ Run after the book build: `.venv/bin/pytest tests/site`.
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import urlsplit
 
 import nbformat
@@ -68,6 +69,16 @@ def test_output_figures_have_alt_text(page, page_record):
     bare = [i["src"] for i in page_record(page).dom["images"]
             if i["output"] and (not i["alt"] or i["alt"] == i["src"] or i["alt"].endswith(".png"))]
     assert not bare, f"{page.html}: output figures without alt text:{lines(bare)}"
+
+
+@by_docname(PAGES)
+def test_no_cell_output_went_to_stderr(page, site):
+    """Readers see results, not warnings or log lines: no executed cell wrote to stderr."""
+    html = (site / page.html).read_text(encoding="utf-8")
+    shown = re.findall(r'class="output stderr[^"]*"><div class="highlight"><pre>(.{0,200})',
+                       html, flags=re.S)
+    if 'class="output stderr' in html:
+        pytest.fail(f"{page.html}: a cell's stderr is shown:{lines(shown)}", pytrace=False)
 
 
 @by_docname(PAGES)
