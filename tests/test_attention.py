@@ -120,24 +120,29 @@ def test_explanations(fitted, chain):
                                model.score_histories([model.histories_[3]]), atol=1e-5)
 
 
-def test_same_seed_same_model(chain):
-    few = chain.ratings.query("user < 40")
-    small = dict(embedding_dim=16, n_blocks=1, max_len=10, n_epochs=1, batch_size=64)
-    a = SASRec(**small).fit(few, 40, chain.n_items).score_items([0, 1])
-    b = SASRec(**small).fit(few, 40, chain.n_items).score_items([0, 1])
+TINY = dict(embedding_dim=16, n_blocks=1, max_len=10, n_epochs=1, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def few(chain):
+    """The chain's first 40 users: enough for one-epoch fits of a TINY SASRec."""
+    return chain.ratings.query("user < 40")
+
+
+def test_same_seed_same_model(chain, few):
+    a = SASRec(**TINY).fit(few, 40, chain.n_items).score_items([0, 1])
+    b = SASRec(**TINY).fit(few, 40, chain.n_items).score_items([0, 1])
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 
-def test_without_positions_no_position_table_and_no_warning(chain):
-    few = chain.ratings.query("user < 40")
-    small = dict(embedding_dim=16, n_blocks=1, max_len=10, n_epochs=1, batch_size=64)
-    with_positions = SASRec(**small).fit(few, 40, chain.n_items)
+def test_without_positions_no_position_table_and_no_warning(chain, few):
+    with_positions = SASRec(**TINY).fit(few, 40, chain.n_items)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an unused, unbuilt layer makes Keras warn
-        without = SASRec(**small, positional=False).fit(few, 40, chain.n_items)
+        without = SASRec(**TINY, positional=False).fit(few, 40, chain.n_items)
     assert without.network_.position_embedding is None
     assert (with_positions.network_.count_params() - without.network_.count_params()
-            == small["max_len"] * small["embedding_dim"])
+            == TINY["max_len"] * TINY["embedding_dim"])
 
 
 @pytest.mark.parametrize("params, message", [

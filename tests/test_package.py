@@ -1,7 +1,10 @@
 """Package-wide promises."""
 
+import os
 import subprocess
 import sys
+
+import pytest
 
 
 def test_import_does_not_load_tensorflow():
@@ -21,6 +24,19 @@ def test_import_does_not_load_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_models_silence_tensorflows_cpp_log_unless_asked():
+    """The C++ log, ERROR lines included, would reach the pages as stderr (chapters 6, 7, 9)."""
+    pytest.importorskip("tensorflow")
+    code = "import os, recsys_lab.models; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env=env)
+    assert quiet.stdout.strip() == "3" and quiet.stderr == ""
+    asked = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env=env | {"TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert asked.stdout.strip() == "0"
 
 
 def test_seed_everything_repeats_numpy_streams():

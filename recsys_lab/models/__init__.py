@@ -1,14 +1,17 @@
 """The book's models, one module per family. These modules import Keras/TensorFlow.
 
-Importing this package imports TensorFlow with its C++ start-up messages silenced: on a
-machine without a GPU it reports, on every start, that it found no CUDA driver, in lines
-that vary from run to run and would clutter every notebook. Python errors still surface.
+Importing this package imports TensorFlow with its C++ log silenced: on a machine without a
+GPU it reports, on every start, that it found no CUDA driver, and later, at the first fit of
+some models, an "ERROR"-level note that oneDNN falls back to Eigen for boolean tensors;
+lines that vary from run to run and would land in the book's pages as stderr. Python
+errors still surface as exceptions. Set ``TF_CPP_MIN_LOG_LEVEL`` before the import to see
+the log.
 """
 
 import contextlib
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # 3: errors too, see above
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
