@@ -80,6 +80,25 @@ def test_occlusion_influence_by_hand():
 
 
 # --------------------------------------------------------------------------- SASRec
+def test_next_item_cross_entropy_equals_keras_and_ignores_padding():
+    rng = np.random.default_rng(2)
+    logits = rng.normal(scale=3.0, size=(3, 4, 7)).astype("float32")
+    targets = rng.integers(0, 7, size=(3, 4))
+    weights = (rng.random((3, 4)) < 0.6).astype("float32")
+    weights[0, 0] = 1.0
+    ours = ka.NextItemCrossEntropy()(targets, logits, sample_weight=weights)
+    reference = keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction="mean_with_sample_weight")(targets, logits,
+                                                                sample_weight=weights)
+    np.testing.assert_allclose(float(ours), float(reference), rtol=1e-6)
+    by_hand = (np.log(np.exp(logits).sum(-1))
+               - np.take_along_axis(logits, targets[..., None], -1)[..., 0])
+    np.testing.assert_allclose(float(ours), (by_hand * weights).sum() / weights.sum(), rtol=1e-5)
+    logits[weights == 0] = 1e3  # what padded positions predict does not count
+    np.testing.assert_allclose(float(ka.NextItemCrossEntropy()(targets, logits, weights)),
+                               float(ours), rtol=1e-6)
+
+
 def test_sasrec_learns_the_planted_chain(fitted):
     split, model = fitted
     sizes = dict(n_users=model.n_users_, n_items=model.n_items_)
