@@ -127,9 +127,11 @@ def test_autorec_is_reproducible(low_rank):
 @pytest.mark.parametrize("make", [
     lambda: MultVAE(hidden=32, latent=8, epochs=60, batch_size=32, learning_rate=0.01,
                     anneal_steps=100),
+    lambda: MultVAE(hidden=0, latent=8, epochs=60, batch_size=32, learning_rate=0.01,
+                    anneal_steps=100),
     lambda: MultDAE(hidden=32, latent=8, epochs=60, batch_size=32, learning_rate=0.01),
     lambda: CDAE(hidden=16, epochs=60, batch_size=32, learning_rate=0.01),
-], ids=["MultVAE", "MultDAE", "CDAE"])
+], ids=["MultVAE", "MultVAE-shallow", "MultDAE", "CDAE"])
 def test_topn_autoencoders_recover_planted_clusters(make):
     frame, n_users, n_items = _planted_clusters()
     train, test = topn_split(frame, seed=0)
@@ -151,6 +153,20 @@ def test_mult_vae_anneals_beta_and_encodes_users():
     np.testing.assert_allclose(model.score_items([0, 5]), scores)  # inference is deterministic
 
 
+def test_shallow_mult_vae_is_linear_on_both_sides_of_the_code():
+    n_items, latent = 50, 4
+    deep = MultVAE(hidden=16, latent=latent).build_model(n_items)
+    shallow = MultVAE(hidden=0, latent=latent).build_model(n_items)
+    tanh_layers = [layer.name for layer in deep.layers
+                   if getattr(layer, "activation", None) is keras.activations.tanh]
+    assert tanh_layers == ["encoder", "decoder_hidden"]
+    assert not any(getattr(layer, "activation", None) is keras.activations.tanh
+                   for layer in shallow.layers)
+    # (μ, log σ²): two (n_items → latent) maps with biases; decoder: latent → n_items.
+    trainable = sum(int(np.prod(weight.shape)) for weight in shallow.trainable_weights)
+    assert trainable == 2 * (n_items + 1) * latent + (latent + 1) * n_items
+
+
 # -- bad input -------------------------------------------------------------------------------
 
 
@@ -164,6 +180,10 @@ def test_bad_input_raises_value_error_naming_the_problem(low_rank):
         MultVAE(dropout=1.0).fit(train, data.n_users, data.n_items)
     with pytest.raises(ValueError, match="beta"):
         MultVAE(beta=-1).fit(train, data.n_users, data.n_items)
+    with pytest.raises(ValueError, match="hidden"):
+        MultVAE(hidden=-1).fit(train, data.n_users, data.n_items)
+    with pytest.raises(ValueError, match="hidden"):
+        MultDAE(hidden=0).fit(train, data.n_users, data.n_items)
     with pytest.raises(ValueError, match="corruption"):
         CDAE(corruption=1.5).fit(train, data.n_users, data.n_items)
     with pytest.raises(ValueError, match="not fitted"):
