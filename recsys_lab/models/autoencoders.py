@@ -392,9 +392,15 @@ class MultVAE(_MatrixAutoencoder):
     l2 : float, L2 penalty on the weights.
     epochs, batch_size, learning_rate, seed : training with Adam.
 
-    On three validation folds of TOPN's training data, NDCG@10 levels off after about 50
-    epochs: longer training, other dropout rates and a smaller code all stayed within one
-    standard error.
+    The defaults were chosen on three validation folds of TOPN's training data
+    (``topn_split(topn.train, seed=s)``, s = 1, 2, 3), never on the test split. With
+    ``hidden=600`` and ``learning_rate=0.001`` (Liang et al.'s settings), NDCG@10 levels off
+    after about 50 epochs, and β from 0.2 to 1, widths 300 and 600, codes of 100 and 200,
+    dropout from 0.3 to 0.7 and L2 up to 1e-4 all stayed within one standard error. Without
+    the hidden layers (screened on the first fold against codes of 100 and 400, β = 0.2,
+    L2 = 1e-2 and learning rates from 0.001 to 0.01), a learning rate of 0.003 gained
+    +0.010 ± 0.002 NDCG@10 over the deep default (paired over users, three folds), with the
+    same sign on every fold; 40 epochs were within one standard error of the best count.
 
     Attributes (after ``fit``)
     --------------------------
@@ -405,9 +411,9 @@ class MultVAE(_MatrixAutoencoder):
 
     _positive = ("epochs", "batch_size", "learning_rate")  # hidden may be 0
 
-    def __init__(self, hidden: int = 600, latent: int = 200, dropout: float = 0.5,
+    def __init__(self, hidden: int = 0, latent: int = 200, dropout: float = 0.5,
                  beta: float = 1.0, anneal_steps: int = 200, l2: float = 1e-4,
-                 epochs: int = 50, batch_size: int = 128, learning_rate: float = 0.001,
+                 epochs: int = 40, batch_size: int = 128, learning_rate: float = 0.003,
                  seed: int = 0):
         self.hidden = hidden
         self.latent = latent
