@@ -9,8 +9,10 @@ ASSETS := node_modules/.installed
 NPM_STATIC := node_modules/.book-static/npm
 DATA   := $(BIN)/python -m recsys_lab.datasets
 export RECSYS_LAB_DATA ?= $(HOME)/.cache/recsys_lab
-# TensorFlow's C++ start-up chatter is noise in a book and in test logs.
-export TF_CPP_MIN_LOG_LEVEL := 2
+# TensorFlow's C++ log is noise in a book and in test logs: its start-up chatter, and an
+# ERROR-level oneDNN note at the first fit of some models, which level 2 let through into
+# the pages of chapters 6, 7 and 9c on a cold `make book`. recsys_lab.models uses 3 too.
+export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
 .PHONY: all setup data assets book lab test unit notebooks lint student clean

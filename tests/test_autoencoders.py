@@ -141,6 +141,22 @@ def test_topn_autoencoders_recover_planted_clusters(make):
     assert row["Recall@10"] > 0.9, row
 
 
+@pytest.mark.parametrize("make", [
+    lambda: MultVAE(latent=8, epochs=60, batch_size=32, learning_rate=0.01, anneal_steps=100),
+    lambda: MultDAE(hidden=32, latent=8, epochs=60, batch_size=32, learning_rate=0.01),
+], ids=["MultVAE", "MultDAE"])
+def test_unseen_users_get_the_popular_items(make):
+    frame, n_users, n_items = _planted_clusters()
+    popular = np.arange(5)  # every user also chose these five items
+    frame = pd.concat([frame, pd.DataFrame({"user": np.repeat(np.arange(n_users), 5),
+                                            "item": np.tile(popular, n_users)})])
+    train = frame[~frame["user"].isin([0, 1])]
+    model = make().fit(train, n_users, n_items)
+    scores = model.score_items([0, 1])
+    np.testing.assert_array_equal(scores[0], scores[1])  # an empty row says nothing
+    assert set(np.argsort(-scores[0])[:5]) == set(popular)
+
+
 def test_mult_vae_anneals_beta_and_encodes_users():
     frame, n_users, n_items = _planted_clusters()
     model = MultVAE(hidden=16, latent=4, epochs=4, batch_size=40, beta=0.3, anneal_steps=6)

@@ -243,7 +243,12 @@ class AutoRec(RatingRecommender):
 
 
 class _MatrixAutoencoder(Recommender):
-    """Shared plumbing: train a Keras model on the dense user × item matrix, then score it."""
+    """Shared plumbing: train a Keras model on the dense user × item matrix, then score it.
+
+    A user with no training interaction has an all-zero row. Mult-DAE and Mult-VAE then
+    score items from their biases alone: every such user gets the same list, which training
+    has pushed towards the most popular items (a learned MostPopular fallback).
+    """
 
     _positive = ("hidden", "epochs", "batch_size", "learning_rate")
 
