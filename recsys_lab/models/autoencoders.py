@@ -250,8 +250,6 @@ class _MatrixAutoencoder(Recommender):
     has pushed towards the most popular items (a learned MostPopular fallback).
     """
 
-    _positive = ("hidden", "epochs", "batch_size", "learning_rate")
-
     def _inputs(self, matrix: np.ndarray):
         return matrix
 
@@ -262,7 +260,7 @@ class _MatrixAutoencoder(Recommender):
         return []
 
     def _fit(self, train: pd.DataFrame) -> None:
-        _check_positive(self, *self._positive)
+        _check_positive(self, "epochs", "batch_size", "learning_rate")
         seed_everything(self.seed)
         matrix = self.history_.toarray().astype("float32")
         self.model_ = self.build_model(self.n_items_)
@@ -325,6 +323,7 @@ class CDAE(_MatrixAutoencoder):
         return keras.losses.BinaryCrossentropy(from_logits=True)
 
     def _fit(self, train):
+        _check_positive(self, "hidden")
         _check_rate(self.corruption, "corruption")
         super()._fit(train)
 
@@ -372,6 +371,7 @@ class MultDAE(_MatrixAutoencoder):
         return multinomial_nll
 
     def _fit(self, train):
+        _check_positive(self, "hidden")
         _check_rate(self.dropout, "dropout")
         super()._fit(train)
 
@@ -413,8 +413,6 @@ class MultVAE(_MatrixAutoencoder):
     loss_history_ : training loss per epoch (reconstruction + β_t · KL + L2).
     kl_history_ : mean KL term of the training rows after each epoch.
     """
-
-    _positive = ("epochs", "batch_size", "learning_rate")  # hidden may be 0
 
     def __init__(self, hidden: int = 0, latent: int = 200, dropout: float = 0.5,
                  beta: float = 1.0, anneal_steps: int = 200, l2: float = 1e-4,
@@ -461,10 +459,7 @@ class MultVAE(_MatrixAutoencoder):
 
     def _fit(self, train):
         _check_rate(self.dropout, "dropout")
-        if self.hidden < 0:
-            raise ValueError(f"hidden must be 0 (no hidden layer) or positive, got {self.hidden}")
-        if self.beta < 0:
-            raise ValueError(f"beta must be non-negative, got {self.beta}")
+        _check_positive(self, "hidden", "beta", or_zero=True)  # hidden=0: no tanh layers
         super()._fit(train)
         self.betas_ = np.array(self._annealing.betas)
         self.kl_history_ = self._annealing.kls
@@ -497,11 +492,12 @@ def _forward(model, inputs, batch_size: int = 2048) -> np.ndarray:
     return np.concatenate(outputs)
 
 
-def _check_positive(model, *names) -> None:
+def _check_positive(model, *names, or_zero: bool = False) -> None:
     for name in names:
         value = getattr(model, name)
-        if not value > 0:
-            raise ValueError(f"{name} must be positive, got {value!r}")
+        if not (value >= 0 if or_zero else value > 0):
+            bound = "non-negative" if or_zero else "positive"
+            raise ValueError(f"{name} must be {bound}, got {value!r}")
 
 
 def _check_rate(value: float, name: str) -> None:
