@@ -20,6 +20,12 @@ is never used: with ``download=True`` it is fetched again (with a :class:`DataWa
 ``download=False`` a :class:`DataError` says which file, the expected and actual hashes, and
 what to do. MovieLens may not be redistributed: the data live in the cache, never in the repo.
 
+A fetch says on stderr which source it is trying (nothing is printed when the cache is
+complete) and gives up on each source after about ``SOURCE_TIMEOUT_S`` seconds. Cache files
+are created with the usual permissions (``0o666`` minus the umask), so a cache folder can be
+copied to other accounts; a file that cannot be read or a folder that cannot be written is a
+:class:`DataError` that names the path and the fix.
+
 Run ``python -m recsys_lab.datasets fetch`` (``make data``) to fill the cache ahead of time.
 
 Synthetic data
@@ -32,11 +38,14 @@ so tests and chapters can check that a model recovers what was planted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import http.client
 import io
 import os
 import re
+import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -88,7 +97,6 @@ GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 #: module was written (no access to grouplens.org), and a guessed hash is worse than none. The
 #: zip is still safe to use because what we keep from it is checked against ``FILE_SHA256``.
 GROUPLENS_ZIP_SHA256: str | None = None
-GROUPLENS_TIMEOUT_S = 10.0
 #: RecBole headers prepended to the converted GroupLens files (u.data is already tab-separated,
 #: u.user is pipe-separated).
 _GROUPLENS_MEMBERS = {
@@ -106,7 +114,20 @@ WHEEL_REQUIREMENT = "recbole==1.2.1"
 WHEEL_NAME = "recbole-1.2.1-py3-none-any.whl"
 WHEEL_SHA256: str | None = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
 WHEEL_MEMBER_DIR = "recbole/dataset_example/ml-100k/"
-PIP_TIMEOUT_S = 300.0
+
+#: How long one source (GroupLens, then PyPI) may keep us waiting in all. On a stalled network
+#: the user gets the clear error after about a minute, not minutes of silence.
+SOURCE_TIMEOUT_S = 30.0
+#: Timeout of one connect or read: urllib's socket timeout, pip's ``--timeout``. Set explicitly
+#: so that a large ``PIP_DEFAULT_TIMEOUT`` in the environment cannot stretch the wait.
+NETWORK_TIMEOUT_S = 10.0
+#: pip's ``--retries`` (its default is 5): two attempts of NETWORK_TIMEOUT_S fit in
+#: SOURCE_TIMEOUT_S, which is also enforced as a hard limit on the pip process.
+PIP_RETRIES = 1
+#: Leftovers of a killed fetch (part files, scratch folders) older than this are removed by the
+#: next fetch. A live fetch lasts at most about a minute (two sources of SOURCE_TIMEOUT_S, then
+#: writes of a few MB), so five minutes never removes what a concurrent fetch is writing.
+STALE_AFTER_S = 300.0
 
 N_USERS, N_ITEMS, N_RATINGS = 943, 1682, 100_000
 
@@ -135,7 +156,7 @@ def _remedy(folder: Path) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Checksums and atomic writes
+# Checksums, reading and writing the cache
 # --------------------------------------------------------------------------------------------
 
 
@@ -143,15 +164,53 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _cannot_read(path: Path, err: OSError) -> str:
+    return (
+        f"Cannot read {path} ({type(err).__name__}: {err.strerror or err}). If the cache was "
+        f"copied from another account, its owner can make it readable: `chmod a+r {path}` "
+        f"(and `chmod a+rx {path.parent}` for the folder). Or set RECSYS_LAB_DATA to a folder "
+        "of your own and run `python -m recsys_lab.datasets fetch`."
+    )
+
+
+def _cannot_write(path: Path, folder: Path, err: OSError) -> str:
+    return (
+        f"Cannot write {path} ({type(err).__name__}: {err.strerror or err}). Make {folder} "
+        f"writable (e.g. `chmod u+w {folder}`) and check that its disk is not full, or set "
+        "RECSYS_LAB_DATA (or data_home) to a folder you can write, "
+        "e.g. `export RECSYS_LAB_DATA=$HOME/recsys_lab_data`."
+    )
+
+
+def _read_cached(path: Path) -> bytes | None:
+    """The bytes of cache file ``path``, or None if it does not exist.
+
+    Any other failure (typically a file copied without read permission) is a DataError that
+    names the file and the fix, never a bare PermissionError from deep inside pandas.
+    """
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise DataError(_cannot_read(path, err)) from err
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either the old file or the whole new one.
 
-    The bytes go to a temporary file in the same folder (same file system, so the rename is
-    atomic), are flushed to disk, and only then renamed over ``path``. On any failure the
-    temporary file is removed and ``path`` is left untouched.
+    The bytes go to a part file in the same folder (same file system, so the rename is atomic),
+    are flushed to disk, and only then renamed over ``path``. On any failure the part file is
+    removed and ``path`` is left untouched.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    # Not tempfile.mkstemp: it creates files with mode 0600, and a cache copied to another
+    # account (the README's advice for lab machines) would be unreadable there. Mode 0o666 lets
+    # the umask decide, as for any file the user creates; O_EXCL never opens an existing file
+    # (nor follows a symlink planted under that name).
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -159,7 +218,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -174,19 +233,65 @@ def _check_bytes(name: str, data: bytes, origin: str) -> None:
 
 
 def _cached_status(folder: Path) -> dict[str, str]:
-    """Map each file name to "ok", "missing" or a description of its checksum failure."""
+    """Map each file name to "ok", "missing" or a description of its checksum failure.
+
+    Raises DataError if a file exists but cannot be read.
+    """
     status = {}
     for name in FILES:
-        path = folder / name
-        if not path.is_file():
+        data = _read_cached(folder / name)
+        if data is None:
             status[name] = "missing"
             continue
         try:
-            _check_bytes(name, path.read_bytes(), str(path))
+            _check_bytes(name, data, str(folder / name))
             status[name] = "ok"
         except DataError as err:
             status[name] = str(err)
     return status
+
+
+def _remove_stale_leftovers(folder: Path) -> None:
+    """Remove the part files and scratch folders that a killed fetch left in ``folder``.
+
+    Only those older than STALE_AFTER_S: younger ones may belong to a fetch running right now
+    in another process (two notebooks started together), whose rename would then fail. Best
+    effort, errors are ignored: a read-only cache has nothing of ours to clean, and a real write
+    problem is reported when we write.
+    """
+    patterns = [f".{name}.*.part" for name in FILES] + [".fetch-*.tmp"]
+    cutoff = time.time() - STALE_AFTER_S
+    for pattern in patterns:
+        for path in folder.glob(pattern):
+            try:
+                if path.lstat().st_mtime >= cutoff:
+                    continue
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except OSError:
+                pass
+
+
+@contextlib.contextmanager
+def _scratch_folder(folder: Path):
+    """A scratch folder for one fetch (pip's download and temporary files), always removed.
+
+    It is made inside the cache folder rather than in the system temp folder: creating it
+    checks that the cache can be written before anything is downloaded, and if the fetch is
+    killed outright (SIGKILL, a kernel restart) its remains are where the next fetch removes
+    them (:func:`_remove_stale_leftovers`).
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        scratch = tempfile.TemporaryDirectory(
+            dir=folder, prefix=".fetch-", suffix=".tmp", ignore_cleanup_errors=True
+        )
+    except OSError as err:
+        raise DataError(_cannot_write(folder, folder, err)) from err
+    with scratch as path:
+        yield Path(path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,14 +299,36 @@ def _cached_status(folder: Path) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------
 
 
-def _grouplens_files(url: str = GROUPLENS_URL, timeout: float = GROUPLENS_TIMEOUT_S) -> dict:
+def _say(message: str) -> None:
+    """Tell the user what is being fetched (only ever called when something is fetched)."""
+    print(f"recsys_lab: {message}", file=sys.stderr, flush=True)
+
+
+def _download(url: str) -> bytes:
+    """GET ``url``, giving up after about ``SOURCE_TIMEOUT_S`` seconds.
+
+    The socket timeout bounds each connect and read; the deadline, checked between chunks,
+    bounds a download that trickles in. (Name lookup is bounded by the system resolver.)
+    """
+    total_s = SOURCE_TIMEOUT_S
+    deadline = time.monotonic() + total_s
+    chunks = []
+    with urllib.request.urlopen(url, timeout=min(NETWORK_TIMEOUT_S, total_s)) as response:
+        while chunk := response.read(1 << 16):
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"download not finished after {total_s:g} s")
+    return b"".join(chunks)
+
+
+def _grouplens_files(url: str = GROUPLENS_URL) -> dict:
     """Download the GroupLens zip and convert ``u.data``/``u.user`` to RecBole format.
 
     Returns ``{file name: bytes}`` for the converted files; they are checksummed by the caller.
-    Raises OSError (e.g. ``URLError``, no network) or DataError (unexpected content).
+    Raises OSError (e.g. ``URLError``, no network; ``TimeoutError``) or DataError (unexpected
+    content).
     """
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        payload = response.read()
+    payload = _download(url)
     if GROUPLENS_ZIP_SHA256 is not None and _sha256(payload) != GROUPLENS_ZIP_SHA256:
         raise DataError(f"the GroupLens zip fails its checksum (got {_sha256(payload)})")
     try:
@@ -219,25 +346,38 @@ def _grouplens_files(url: str = GROUPLENS_URL, timeout: float = GROUPLENS_TIMEOU
     return files
 
 
-def _download_wheel(dest: Path, timeout: float = PIP_TIMEOUT_S) -> Path:
-    """Run ``pip download --no-deps`` for the RecBole wheel into ``dest``; return its path.
+def _pip_command(dest: Path) -> list[str]:
+    """``pip download`` of the RecBole wheel alone into ``dest``, with explicit bounds."""
+    return [
+        sys.executable, "-m", "pip", "download", WHEEL_REQUIREMENT, "--dest", str(dest),
+        "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "--quiet",
+        "--no-input",  # a private index asking for a password fails instead of hanging
+        "--no-cache-dir",  # nothing left in ~/.cache/pip, partial or whole
+        f"--timeout={NETWORK_TIMEOUT_S:g}", f"--retries={PIP_RETRIES}",
+    ]  # fmt: skip
+
+
+def _download_wheel(scratch: Path) -> Path:
+    """Run ``pip download`` for the RecBole wheel into ``scratch``; return the wheel's path.
 
     pip (not urllib) is used so that the user's index, proxy and certificate settings apply.
+    Its temporary files go to ``scratch`` too (TMPDIR): pip killed by our timeout or by Ctrl-C
+    cannot clean up after itself, but ``scratch`` is always removed by the caller.
     """
-    command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "--quiet", WHEEL_REQUIREMENT, "-d", str(dest),
-    ]  # fmt: skip
+    env = dict(os.environ, TMPDIR=str(scratch), TEMP=str(scratch), TMP=str(scratch))
+    timeout = SOURCE_TIMEOUT_S
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            _pip_command(scratch), capture_output=True, text=True, timeout=timeout, env=env
+        )
     except subprocess.TimeoutExpired as err:
-        raise OSError(f"pip download timed out after {timeout:.0f} s") from err
+        raise TimeoutError(f"pip download did not finish in {timeout:g} s") from err
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
         raise OSError(f"pip download failed (exit {result.returncode}): {' | '.join(tail)}")
-    wheel = dest / WHEEL_NAME
+    wheel = scratch / WHEEL_NAME
     if not wheel.is_file():
-        raise OSError(f"pip download did not produce {WHEEL_NAME} in {dest}")
+        raise OSError(f"pip download did not produce {WHEEL_NAME}")
     return wheel
 
 
@@ -260,6 +400,72 @@ def _use_grouplens(grouplens: bool | None) -> bool:
     if grouplens is not None:
         return grouplens
     return os.environ.get("RECSYS_LAB_NO_GROUPLENS", "").strip().lower() in ("", "0", "false")
+
+
+# --------------------------------------------------------------------------------------------
+# Fetching: cache first, then the sources in order
+# --------------------------------------------------------------------------------------------
+
+#: What a failing source may raise. A failure to write the cache is not among them: it is
+#: reported as such (a DataError raised by _Fetch.store), not blamed on the source.
+_SOURCE_ERRORS = (OSError, http.client.HTTPException, DataError, KeyError)
+
+
+@dataclass
+class _Fetch:
+    """One fetch in progress: which files are in the cache (and from where), what failed."""
+
+    folder: Path
+    sources: dict[str, str]  # file name -> "cache", "grouplens" or "pypi wheel"
+    tried: list[str]  # why each source (or file) could not be used, for the final error
+
+    def needs(self, names) -> bool:
+        return any(name not in self.sources for name in names)
+
+    def attempt(self, label: str, get_files, origin: str) -> None:
+        """Call ``get_files()``; store what it returns, or note in ``tried`` why it failed."""
+        try:
+            files = get_files()
+        except _SOURCE_ERRORS as err:
+            # Type names such as URLError or TimeoutError say something; OSError does not.
+            kind = "" if type(err) in (OSError, DataError) else f"{type(err).__name__}: "
+            self.tried.append(f"{label}: {kind}{err}")
+            return
+        self.store(files, origin)
+
+    def store(self, files: dict, origin: str) -> None:
+        """Write each needed file that passes its checksum; a write failure is a DataError."""
+        for name, data in files.items():
+            if name in self.sources:
+                continue
+            try:
+                _check_bytes(name, data, origin)
+            except DataError as err:
+                self.tried.append(str(err))
+                continue
+            path = self.folder / name
+            try:
+                _atomic_write(path, data)
+            except OSError as err:
+                raise DataError(_cannot_write(path, self.folder, err)) from err
+            self.sources[name] = origin
+
+
+def _fetch_missing(fetch: _Fetch, grouplens: bool) -> None:
+    """Try GroupLens (if wanted and useful), then the PyPI wheel, announcing each on stderr."""
+    limit = f"up to {SOURCE_TIMEOUT_S:g} s"
+    with _scratch_folder(fetch.folder) as scratch:
+        if grouplens and fetch.needs(_GROUPLENS_MEMBERS):
+            _say(f"fetching MovieLens-100K from {GROUPLENS_URL} ({limit})")
+            fetch.attempt(f"GroupLens zip {GROUPLENS_URL}",
+                          lambda: _grouplens_files(GROUPLENS_URL), "grouplens")
+        if fetch.needs(FILES):
+            _say(f"fetching MovieLens-100K from PyPI: {WHEEL_REQUIREMENT} via pip ({limit})")
+            fetch.attempt(
+                f"PyPI wheel {WHEEL_REQUIREMENT} via pip download",
+                lambda: _wheel_files(_download_wheel(scratch)),
+                "pypi wheel",
+            )
 
 
 def fetch_movielens_100k(
@@ -285,10 +491,13 @@ def fetch_movielens_100k(
     Raises
     ------
     DataError
-        If a file is missing or corrupt and cannot be (re)fetched; the message lists every
-        source tried, why it failed, and what to do.
+        If a file is missing or corrupt and cannot be (re)fetched (the message lists every
+        source tried, why it failed, and what to do), or if the cache cannot be read or
+        written (the message names the path and the fix).
     """
     folder = cache_dir(data_home)
+    if download:
+        _remove_stale_leftovers(folder)
     status = _cached_status(folder)
     corrupt = {name: why for name, why in status.items() if why not in ("ok", "missing")}
     if not download and any(s != "ok" for s in status.values()):
@@ -302,41 +511,20 @@ def fetch_movielens_100k(
         # A corrupt cache file is never read; we replace it with a verified copy.
         warnings.warn(f"{why}; fetching it again", DataWarning, stacklevel=2)
 
-    sources = {name: "cache" for name, s in status.items() if s == "ok"}
-    tried = [f"cache {folder}: " + ", ".join(f"{n} {s if s == 'missing' else 'corrupt'}"
-                                             for n, s in status.items() if s != "ok")]
+    cached = {name: "cache" for name, s in status.items() if s == "ok"}
+    state = ", ".join(f"{n} {'missing' if s == 'missing' else 'corrupt'}"
+                      for n, s in status.items() if s != "ok")
+    fetch = _Fetch(folder, sources=cached, tried=[f"cache {folder}: {state}"])
+    if fetch.needs(FILES):
+        _fetch_missing(fetch, _use_grouplens(grouplens))
 
-    def store(files: dict, origin: str) -> None:
-        for name, data in files.items():
-            if name in sources:
-                continue
-            try:
-                _check_bytes(name, data, origin)
-            except DataError as err:
-                tried.append(str(err))
-                continue
-            _atomic_write(folder / name, data)
-            sources[name] = origin
-
-    if _use_grouplens(grouplens) and any(n not in sources for n in _GROUPLENS_MEMBERS):
-        try:
-            store(_grouplens_files(), "grouplens")
-        except (OSError, http.client.HTTPException, DataError, KeyError) as err:
-            tried.append(f"GroupLens zip {GROUPLENS_URL}: {type(err).__name__}: {err}")
-    if any(n not in sources for n in FILES):
-        try:
-            with tempfile.TemporaryDirectory(prefix="recsys_lab_wheel_") as tmp:
-                store(_wheel_files(_download_wheel(Path(tmp))), "pypi wheel")
-        except (OSError, DataError) as err:
-            tried.append(f"PyPI wheel {WHEEL_REQUIREMENT} via pip download: {err}")
-
-    missing = [n for n in FILES if n not in sources]
+    missing = [n for n in FILES if n not in fetch.sources]
     if missing:
         raise DataError(
             f"Could not obtain MovieLens-100K file(s) {', '.join(missing)}. Sources tried: "
-            + " || ".join(tried) + ". " + _remedy(folder)
+            + " || ".join(fetch.tried) + ". " + _remedy(folder)
         )
-    return {name: sources[name] for name in FILES}
+    return {name: fetch.sources[name] for name in FILES}
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,7 +534,9 @@ def fetch_movielens_100k(
 
 def _read_table(folder: Path, name: str) -> pd.DataFrame:
     """Read one verified RecBole file; columns lose their ``:type`` suffix, values stay str."""
-    data = (folder / name).read_bytes()
+    data = _read_cached(folder / name)
+    if data is None:
+        raise DataError(f"{folder / name} has disappeared since it was verified. {_remedy(folder)}")
     _check_bytes(name, data, str(folder / name))  # verified at every use, not only at fetch
     frame = pd.read_csv(
         io.BytesIO(data), sep="\t", dtype=str, encoding="utf-8", keep_default_na=False,

@@ -86,8 +86,8 @@ def offline(monkeypatch) -> Calls:
 
 def serve_wheel(monkeypatch, wheel: Path, *, pin: bool = True) -> None:
     """PyPI hands out ``wheel``; with ``pin`` its hash becomes the trusted one."""
-    def download(dest, timeout=None):
-        target = Path(dest) / ds.WHEEL_NAME
+    def download(scratch):
+        target = Path(scratch) / ds.WHEEL_NAME
         target.write_bytes(wheel.read_bytes())
         return target
 
@@ -325,6 +325,225 @@ def test_cli_fetch(tmp_path, real_files, offline, monkeypatch, capsys):
 def test_cli_fetch_failure_exit_code(tmp_path, offline, capsys):
     assert ds.main(["fetch", "--data-home", str(tmp_path)]) == 1
     assert "make data" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# Permissions: files readable by others, clear errors for unreadable or unwritable caches
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def restore_umask():
+    """The test may change the process umask; the previous one is restored afterwards."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield
+    os.umask(previous)
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_cache_files_respect_the_umask(tmp_path, real_files, offline, monkeypatch, restore_umask,
+                                       mask, mode):
+    os.umask(mask)
+    ds._atomic_write(tmp_path / "f.bin", b"x")
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == mode
+    serve_wheel(monkeypatch, make_wheel(tmp_path / "w.whl", real_files))
+    ds.fetch_movielens_100k(tmp_path / "data", grouplens=False)
+    folder = ds.cache_dir(tmp_path / "data")
+    assert {(folder / n).stat().st_mode & 0o777 for n in ds.FILES} == {mode}
+
+
+def deny_reading(monkeypatch, denied: Path) -> None:
+    """Reading ``denied`` raises PermissionError (chmod 000 does not stop root, who runs CI)."""
+    read_bytes = Path.read_bytes
+
+    def guarded(self):
+        if self == denied:
+            raise PermissionError(13, "Permission denied", str(self))
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", guarded)
+
+
+@pytest.mark.parametrize("download", [False, True])
+def test_unreadable_cache_file_is_a_clear_error(tmp_path, real_files, offline, monkeypatch,
+                                                 download):
+    folder = fill_cache(tmp_path, real_files)
+    deny_reading(monkeypatch, folder / "ml-100k.item")
+    with pytest.raises(ds.DataError) as err:
+        ds.load_movielens_100k(tmp_path, download=download)
+    message = str(err.value)
+    assert f"Cannot read {folder / 'ml-100k.item'}" in message and "Permission denied" in message
+    assert f"chmod a+r {folder / 'ml-100k.item'}" in message and "RECSYS_LAB_DATA" in message
+    assert offline.urlopen == 0 and offline.pip == []  # not "repaired" by a download
+
+
+def test_unwritable_cache_folder_fails_before_any_download(tmp_path, offline, monkeypatch):
+    def mkdtemp(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", kwargs.get("dir"))
+
+    monkeypatch.setattr(ds.tempfile, "mkdtemp", mkdtemp)
+    with pytest.raises(ds.DataError) as err:
+        ds.fetch_movielens_100k(tmp_path)
+    message = str(err.value)
+    folder = ds.cache_dir(tmp_path)
+    assert f"Cannot write {folder}" in message and f"chmod u+w {folder}" in message
+    assert "RECSYS_LAB_DATA" in message and "PyPI" not in message
+    assert offline.urlopen == 0 and offline.pip == []
+
+
+def test_write_failure_is_not_blamed_on_the_source(tmp_path, real_files, offline, monkeypatch):
+    serve_wheel(monkeypatch, make_wheel(tmp_path / "w.whl", real_files))
+
+    def atomic_write(path, data):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(ds, "_atomic_write", atomic_write)
+    with pytest.raises(ds.DataError) as err:
+        ds.fetch_movielens_100k(tmp_path, grouplens=False)
+    message = str(err.value)
+    folder = ds.cache_dir(tmp_path)
+    assert message.startswith(f"Cannot write {folder / 'ml-100k.inter'} (PermissionError")
+    assert "writable" in message and "RECSYS_LAB_DATA" in message
+    assert "via pip download" not in message and "Sources tried" not in message
+    assert leftovers(folder) == []  # the scratch folder is gone too
+
+
+def test_cli_permission_error_is_one_line_without_traceback(tmp_path, real_files, offline,
+                                                            monkeypatch, capsys):
+    folder = fill_cache(tmp_path, real_files)
+    deny_reading(monkeypatch, folder / "ml-100k.kg")
+    assert ds.main(["fetch", "--data-home", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert captured.err.startswith(f"error: Cannot read {folder / 'ml-100k.kg'}")
+    assert captured.err.count("\n") == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Leftovers of interrupted fetches
+# --------------------------------------------------------------------------------------------
+
+
+def leave(path: Path, seconds_ago: float) -> Path:
+    """A leftover at ``path`` (a file, unless it is a folder already), ``seconds_ago`` old."""
+    if not path.is_dir():
+        path.write_bytes(b"partial")
+    past = time.time() - seconds_ago
+    os.utime(path, (past, past))
+    return path
+
+
+def test_stale_part_files_and_scratch_folders_are_removed(tmp_path, real_files, offline):
+    folder = fill_cache(tmp_path, real_files)
+    old = ds.STALE_AFTER_S + 60
+    leave(folder / ".ml-100k.inter.0123abcd.part", old)
+    (folder / ".fetch-abc.tmp").mkdir()  # a killed fetch's scratch folder, with pip's download
+    leave(folder / ".fetch-abc.tmp" / ds.WHEEL_NAME, old)
+    leave(folder / ".fetch-abc.tmp", old)
+    fresh = leave(folder / ".ml-100k.kg.4567cdef.part", 10)  # a concurrent fetch's, maybe
+    others = [leave(folder / name, old) for name in (".notes.part", "ml-100k.inter.bak")]
+    ds.fetch_movielens_100k(tmp_path)  # warm cache: cleans up, fetches nothing
+    assert leftovers(folder) == sorted([*ds.FILES, fresh.name, *(p.name for p in others)])
+    assert offline.urlopen == 0 and offline.pip == []
+
+
+def test_download_false_removes_nothing(tmp_path, real_files, offline):
+    folder = fill_cache(tmp_path, real_files)
+    part = leave(folder / ".ml-100k.inter.0123abcd.part", ds.STALE_AFTER_S + 60)
+    ds.fetch_movielens_100k(tmp_path, download=False)
+    assert part.exists()
+
+
+def pip_leaving_temp_files(calls: list, outcome: BaseException):
+    """A fake `subprocess.run` for pip that leaves a partial download in its TMPDIR, as a pip
+    killed by our timeout or by Ctrl-C does, then raises ``outcome``."""
+    def run(command, *args, **kwargs):
+        calls.append((list(command), kwargs))
+        unpack = Path(kwargs["env"]["TMPDIR"]) / "pip-unpack-xyz"
+        unpack.mkdir()
+        (unpack / ds.WHEEL_NAME).write_bytes(b"x" * 2000)
+        raise outcome
+
+    return run
+
+
+def test_pip_timeout_gives_clear_error_and_leaves_nothing(tmp_path, offline, monkeypatch):
+    monkeypatch.setenv("PIP_DEFAULT_TIMEOUT", "180")  # as on some machines: must not apply
+    calls = []
+    timeout = subprocess.TimeoutExpired(["pip"], ds.SOURCE_TIMEOUT_S)
+    monkeypatch.setattr(subprocess, "run", pip_leaving_temp_files(calls, timeout))
+    with pytest.raises(ds.DataError) as err:
+        ds.fetch_movielens_100k(tmp_path, grouplens=False)
+    message = str(err.value)
+    assert "PyPI wheel recbole==1.2.1 via pip download: TimeoutError" in message
+    assert f"did not finish in {ds.SOURCE_TIMEOUT_S:g} s" in message and "make data" in message
+    ((command, kwargs),) = calls
+    assert kwargs["timeout"] == ds.SOURCE_TIMEOUT_S <= 30
+    assert f"--timeout={ds.NETWORK_TIMEOUT_S:g}" in command
+    assert f"--retries={ds.PIP_RETRIES}" in command
+    assert ds.NETWORK_TIMEOUT_S * (ds.PIP_RETRIES + 1) <= ds.SOURCE_TIMEOUT_S
+    assert {"--no-cache-dir", "--no-input", "--no-deps"} <= set(command)
+    scratch = Path(kwargs["env"]["TMPDIR"])
+    assert scratch.parent == ds.cache_dir(tmp_path)
+    assert command[command.index("--dest") + 1] == str(scratch)
+    assert not scratch.exists() and leftovers(ds.cache_dir(tmp_path)) == []
+
+
+def test_interrupted_pip_leaves_nothing(tmp_path, offline, monkeypatch):
+    calls = []
+    monkeypatch.setattr(subprocess, "run", pip_leaving_temp_files(calls, KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        ds.fetch_movielens_100k(tmp_path, grouplens=False)
+    assert len(calls) == 1 and leftovers(ds.cache_dir(tmp_path)) == []
+
+
+# --------------------------------------------------------------------------------------------
+# What the user sees: announced, bounded fetches; silence on a warm cache
+# --------------------------------------------------------------------------------------------
+
+
+def test_each_source_is_announced_on_stderr(tmp_path, offline, capsys):
+    with pytest.raises(ds.DataError):
+        ds.fetch_movielens_100k(tmp_path, grouplens=True)
+    captured = capsys.readouterr()
+    limit = f"(up to {ds.SOURCE_TIMEOUT_S:g} s)"
+    assert captured.out == "" and captured.err.splitlines() == [
+        f"recsys_lab: fetching MovieLens-100K from {ds.GROUPLENS_URL} {limit}",
+        f"recsys_lab: fetching MovieLens-100K from PyPI: recbole==1.2.1 via pip {limit}",
+    ]
+
+
+def test_warm_cache_prints_nothing(tmp_path, real_files, offline, capsys):
+    fill_cache(tmp_path, real_files)
+    ds.load_movielens_100k(tmp_path)
+    assert capsys.readouterr() == ("", "")
+
+
+class TrickleResponse(io.RawIOBase):
+    """An HTTP response that never ends: a few bytes every 10 ms."""
+
+    def read(self, size=-1):
+        time.sleep(0.01)
+        return b"x" * 10
+
+
+def test_grouplens_download_is_bounded(tmp_path, offline, monkeypatch):
+    timeouts = []
+
+    def urlopen(url, timeout=None):
+        timeouts.append(timeout)
+        return TrickleResponse()
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(ds, "SOURCE_TIMEOUT_S", 0.1)
+    start = time.perf_counter()
+    with pytest.raises(ds.DataError) as err:
+        ds.fetch_movielens_100k(tmp_path, grouplens=True)
+    assert time.perf_counter() - start < 5
+    assert timeouts == [0.1]  # min(NETWORK_TIMEOUT_S, SOURCE_TIMEOUT_S)
+    assert f"GroupLens zip {ds.GROUPLENS_URL}: TimeoutError" in str(err.value)
+    assert len(offline.pip) == 1  # then PyPI was tried
 
 
 # --------------------------------------------------------------------------------------------
