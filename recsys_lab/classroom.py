@@ -7,18 +7,66 @@ gated syntax, used when a solution contains code). Exercise cells stay, with the
 ``{solution}`` blocks too.
 
 Usage: ``python -m recsys_lab.classroom book student`` (``make student``).
+
+What the command guarantees (and ``write_student_edition`` with it):
+
+* It deletes nothing it did not create. Every edition holds a marker file,
+  ``.student-edition``; an existing destination is replaced only if it holds that marker
+  or is an empty folder. It refuses a destination that is the book itself, contains the
+  book (such as ``.`` or the book's parent) or lies inside the book, a destination that is
+  a file, and a non-empty folder without the marker. Paths are compared once resolved
+  (symbolic links, ``..``, relative or absolute), so a refusal cannot be dodged by
+  spelling. A refusal touches no file. A destination that is a symbolic link is followed:
+  the folder it names is replaced, the link stays.
+* It never leaves a half-written edition. The edition is built in a temporary folder next
+  to the destination (``.DESTINATION-….partial``, on the same file system) and moved into
+  place only when complete; the previous edition, if any, is deleted only after that. If
+  anything fails (a notebook whose ``{solution-start}`` has no ``{solution-end}``, a full
+  disk, Ctrl-C), the temporary folder is removed and the previous edition is left as it
+  was. (Should moving the previous edition back fail too, it is kept in the temporary
+  folder, and the error says where.)
+
+From the command line a refusal prints one line and exits with status 2; malformed
+solutions in the book, or an error of the file system, exit with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
+MARKER = ".student-edition"
+"""The file that marks a folder as a student edition this module may replace."""
+
+_MARKER_TEXT = (
+    "This folder is a student edition of the book, written by\n"
+    "`python -m recsys_lab.classroom BOOK DESTINATION` (`make student`).\n"
+    "The next run replaces the whole folder: keep no work of your own in it.\n"
+)
+
 _FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\s*\{(?P<name>[\w-]+)\}")
+
+
+class StudentEditionError(ValueError):
+    """The student edition cannot be written; nothing was deleted or left half-written."""
+
+
+class NotABookError(StudentEditionError):
+    """The book to copy is not a folder."""
+
+
+class UnsafeDestinationError(StudentEditionError):
+    """The destination could hold or be something this module did not create."""
+
+
+class SolutionMarkupError(StudentEditionError):
+    """A solution's markup is malformed (unbalanced gates, an unclosed block)."""
 
 
 def _remove_solution_directives(source: str) -> str:
@@ -35,7 +83,7 @@ def _remove_solution_directives(source: str) -> str:
         elif stripped == skipping_fence:
             skipping_fence = None
     if skipping_fence is not None:
-        raise ValueError("a {solution} block is not closed")
+        raise SolutionMarkupError("a {solution} block is not closed")
     return "".join(kept)
 
 
@@ -49,7 +97,7 @@ def _split_at_gate(source: str, gate: str) -> tuple[str, str] | None:
             for end in range(start + 1, len(lines)):
                 if lines[end].strip() == fence:
                     return "".join(lines[:start]), "".join(lines[end + 1:])
-            raise ValueError(f"a {{{gate}}} block is not closed")
+            raise SolutionMarkupError(f"a {{{gate}}} block is not closed")
     return None
 
 
@@ -57,7 +105,8 @@ def strip_solutions(notebook: dict) -> dict:
     """Return a copy of a notebook (nbformat 4 JSON) without solutions.
 
     Text that shares a markdown cell with a gate (before ``{solution-start}``, after
-    ``{solution-end}``) is kept. Raises ``ValueError`` if the gates do not pair up.
+    ``{solution-end}``) is kept. Raises ``SolutionMarkupError`` (a ``ValueError``) if
+    the gates do not pair up.
     """
     cells, inside = [], False
 
@@ -74,54 +123,189 @@ def strip_solutions(notebook: dict) -> dict:
         end = _split_at_gate(source, "solution-end")
         if end is not None:
             if not inside:
-                raise ValueError("a {solution-end} has no {solution-start}")
+                raise SolutionMarkupError("a {solution-end} has no {solution-start}")
             inside, source = False, end[1]
         elif inside:
             if _split_at_gate(source, "solution-start") is not None:
-                raise ValueError("a {solution-start} opens inside another solution")
+                raise SolutionMarkupError("a {solution-start} opens inside another solution")
             continue
         start = _split_at_gate(source, "solution-start")
         if start is not None:
             inside, source = True, start[0]
         keep(cell, _remove_solution_directives(source))
     if inside:
-        raise ValueError("a {solution-start} has no {solution-end}")
+        raise SolutionMarkupError("a {solution-start} has no {solution-end}")
     return {**notebook, "cells": cells}
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    """Whether two resolved paths name the same folder (also on case-insensitive disks)."""
+    if a == b:
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _is_edition(folder: Path) -> bool:
+    return (folder / MARKER).is_file()
+
+
+def _is_empty(folder: Path) -> bool:
+    with os.scandir(folder) as entries:
+        return next(entries, None) is None
+
+
+def _check_destination(book: Path, destination: Path, target: Path) -> None:
+    """Raise ``UnsafeDestinationError`` unless ``target`` may become the student edition.
+
+    ``book`` and ``target`` are resolved; ``destination`` is the path as the caller gave it.
+    """
+    shown = str(destination) if destination == target else f"{destination} ({target})"
+
+    def refuse(reason: str) -> UnsafeDestinationError:
+        return UnsafeDestinationError(
+            f"refusing to write the student edition to {shown}: {reason}")
+
+    if _same_folder(target, book):
+        raise refuse("it is the book itself; choose a new folder outside the book")
+    if any(_same_folder(target, folder) for folder in book.parents):
+        raise refuse(f"it contains the book {book}, which would be deleted with it; "
+                     "choose a new folder outside the book")
+    if any(_same_folder(folder, book) for folder in target.parents):
+        raise refuse(f"it lies inside the book {book}; choose a new folder outside the book")
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise refuse("it is a file, not a folder")
+    if not _is_edition(target) and not _is_empty(target):
+        raise refuse(f"it is a folder that is neither empty nor a student edition (it has no "
+                     f"{MARKER} file); delete it yourself or choose another destination")
+
+
+def _build(book: Path, edition: Path) -> list[Path]:
+    """Copy ``book`` to the new folder ``edition`` without solutions; return its notebooks."""
+    shutil.copytree(book, edition, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    notebooks = sorted(edition.rglob("*.ipynb"))
+    for path in notebooks:
+        name = path.relative_to(edition)
+        try:
+            notebook = strip_solutions(json.loads(path.read_text(encoding="utf-8")))
+        except json.JSONDecodeError as error:
+            raise StudentEditionError(f"{book / name}: not a notebook ({error})") from error
+        except SolutionMarkupError as error:
+            raise SolutionMarkupError(f"{book / name}: {error}") from error
+        path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
+    for path in sorted(edition.rglob("*.md")):
+        name = path.relative_to(edition)
+        text = path.read_text(encoding="utf-8")
+        try:
+            if _split_at_gate(text, "solution-start") is not None:
+                raise SolutionMarkupError(
+                    "gated solutions ({solution-start}) belong in notebooks, not pages")
+            text = _remove_solution_directives(text)
+        except SolutionMarkupError as error:
+            raise SolutionMarkupError(f"{book / name}: {error}") from error
+        path.write_text(text, encoding="utf-8")
+    (edition / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
+    return [path.relative_to(edition) for path in notebooks]
 
 
 def write_student_edition(book: Path, destination: Path) -> list[Path]:
     """Copy ``book`` to ``destination`` with solutions stripped from every notebook and page.
 
-    Returns the notebooks written (the pages are rewritten in place too).
+    Returns the notebooks written (the pages are rewritten too). ``destination`` must be a
+    new path, an empty folder or a previous student edition (a folder with the ``MARKER``
+    file), and neither the book, nor a folder that contains it, nor one inside it; otherwise
+    ``UnsafeDestinationError`` is raised and nothing is touched. Malformed solutions raise
+    ``SolutionMarkupError`` and leave any previous edition as it was. Both are
+    ``ValueError``s (see the module's docstring for the guarantees).
     """
     book, destination = Path(book), Path(destination)
     if not book.is_dir():
-        raise ValueError(f"{book} is not a folder of notebooks")
-    if destination.exists():
-        shutil.rmtree(destination)
-    shutil.copytree(book, destination, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    written = []
-    for path in sorted(destination.rglob("*.ipynb")):
-        notebook = strip_solutions(json.loads(path.read_text(encoding="utf-8")))
-        path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n",
-                        encoding="utf-8")
-        written.append(path)
-    for path in sorted(destination.rglob("*.md")):
-        text = path.read_text(encoding="utf-8")
-        if _split_at_gate(text, "solution-start") is not None:
-            raise ValueError(f"{path.name}: gated solutions belong in notebooks, not pages")
-        path.write_text(_remove_solution_directives(text), encoding="utf-8")
-    return written
+        raise NotABookError(f"{book} is not a folder of notebooks")
+    book = book.resolve()
+    try:
+        target = destination.resolve()
+    except (OSError, RuntimeError) as error:  # RuntimeError: a loop of symbolic links
+        raise UnsafeDestinationError(f"cannot resolve the destination {destination}: "
+                                     f"{error}") from error
+    _check_destination(book, destination, target)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", suffix=".partial",
+                                 dir=target.parent))
+    previous = work / "previous"
+    try:
+        written = _build(book, work / "edition")
+        _check_destination(book, destination, target)  # again: it may have changed meanwhile
+        _move_into_place(work / "edition", target, previous)
+    except BaseException as error:
+        if previous.exists():  # moving the previous edition back failed: keep it
+            raise StudentEditionError(
+                f"the student edition could not be written to {target} ({error}); the "
+                f"previous edition is kept in {previous}") from error
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    shutil.rmtree(work, ignore_errors=True)  # with the previous edition, if any
+    return [destination / name for name in written]
+
+
+def _move_into_place(edition: Path, target: Path, previous: Path) -> None:
+    """Replace ``target`` (absent, empty or a previous edition) by ``edition``.
+
+    The previous edition is moved to ``previous`` (on the same file system) and back if
+    the new one cannot take its place.
+    """
+    if not target.exists():
+        os.replace(edition, target)
+        return
+    os.replace(target, previous)
+    try:
+        if not (_is_edition(previous) or _is_empty(previous)):
+            raise UnsafeDestinationError(
+                f"refusing to replace {target}: files were added to it while the student "
+                f"edition was being written")
+        os.replace(edition, target)
+    except BaseException:
+        os.replace(previous, target)
+        raise
+
+
+def _write_student_edition_command(args: argparse.Namespace) -> int:
+    written = write_student_edition(args.book, args.destination)
+    print(f"student edition: {len(written)} notebooks without solutions in "
+          f"{args.destination}{os.sep}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m recsys_lab.classroom", description=__doc__.splitlines()[0],
+        epilog=f"DESTINATION must be new, empty, or a previous student edition (a folder with "
+               f"a {MARKER} file), outside the book; it is replaced only once the new "
+               f"edition is complete.")
+    parser.add_argument("book", type=Path, metavar="BOOK", help="the book's folder, e.g. book")
+    parser.add_argument("destination", type=Path, metavar="DESTINATION",
+                        help="the student edition's folder, e.g. student")
+    parser.set_defaults(command=_write_student_edition_command)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("book", type=Path)
-    parser.add_argument("destination", type=Path)
+    """Run the command line; return its exit status (2: refused, 1: failed)."""
+    parser = _parser()
     args = parser.parse_args(argv)
-    written = write_student_edition(args.book, args.destination)
-    print(f"student edition: {len(written)} notebooks without solutions in {args.destination}/")
-    return 0
+    try:
+        return args.command(args)
+    except (NotABookError, UnsafeDestinationError) as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    except (StudentEditionError, OSError) as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
