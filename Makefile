@@ -15,20 +15,54 @@ export RECSYS_LAB_DATA ?= $(HOME)/.cache/recsys_lab
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: all setup data assets book lab test unit notebooks lint student clean
+.PHONY: all setup lock data assets cache-check book lab test unit notebooks lint student clean
 
 all: book
 
-$(SETUP): requirements.txt pyproject.toml
+# The venv is installed from requirements.lock, every transitive package pinned (pip itself
+# first), so that a fresh install next year computes the same numbers. requirements.txt is
+# only checked: offline, pip finds each of its pins already installed, or the two files
+# disagree and the lock must be remade. A changed lock reinstalls (the stamp depends on it).
+$(SETUP): requirements.lock requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --upgrade pip -c requirements.lock
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-index -r requirements.txt || \
+	  { echo "requirements.txt pins what requirements.lock does not: run 'make lock'" >&2; exit 1; }
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/pip check
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@# TensorFlow writes its start-up log to file descriptor 2 before its own setting,
+	@# TF_CPP_MIN_LOG_LEVEL, can quiet it. The kernel leaves such C-level lines in the terminal
+	@# that runs Jupyter instead of copying them into the pages; Python's warnings and errors
+	@# still show in the notebook.
+	mkdir -p $(VENV)/etc/ipython
+	echo "c.IPKernelApp.capture_fd_output = False" > $(VENV)/etc/ipython/ipython_kernel_config.py
 	touch $@
 
 setup: $(SETUP)
+
+# Remakes requirements.lock after requirements.txt changed: a clean resolution of
+# requirements.txt in a fresh temporary venv (removed afterwards), then `pip freeze --all`,
+# which also pins pip, setuptools and wheel (tensorflow and astunparse need the last two).
+# Needs the package registry; commit the new lock together with requirements.txt.
+lock:
+	@set -e; tmp=$$(mktemp -d); \
+	trap 'rm -rf "$$tmp" requirements.lock.new' EXIT; trap 'exit 1' INT TERM; \
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+	  { echo "make lock needs Python 3.11 (PYTHON=$(PYTHON))" >&2; exit 1; }; \
+	$(PYTHON) -m venv $$tmp/venv; \
+	$$tmp/venv/bin/pip install --quiet --upgrade pip; \
+	$$tmp/venv/bin/pip install --quiet -r requirements.txt; \
+	$$tmp/venv/bin/pip check; \
+	python=$$($$tmp/venv/bin/python -c 'import platform as p; print(p.python_version(), p.system(), p.machine())'); \
+	{ echo "# Every package of the book's environment, pinned: 'make setup' installs exactly these."; \
+	  echo "# Made by 'make lock': requirements.txt installed into a fresh venv (Python $$python),"; \
+	  echo "# then 'pip freeze --all --exclude-editable'. Do not edit by hand: change requirements.txt"; \
+	  echo "# and run 'make lock'."; \
+	  $$tmp/venv/bin/pip freeze --all --exclude-editable; } > requirements.lock.new; \
+	mv requirements.lock.new requirements.lock; \
+	echo "requirements.lock: $$(grep -c '==' requirements.lock) packages"
 
 # npm packages, then the files of them the offline site loads: _config.yml's
 # html_static_path serves $(NPM_STATIC) as _build/html/_static/npm/.
@@ -52,7 +86,33 @@ assets: $(ASSETS)
 data: $(SETUP)
 	$(DATA) fetch
 
-book: setup assets data
+# Jupyter Book's execution cache (and nbval's runs that `make test` adds to it) matches a
+# notebook by its code cells alone: after a change to recsys_lab or to a locked package it
+# would keep serving outputs whose asserts never ran against the new code. So `book`,
+# `notebooks` and `test` first hash what the notebooks import (every recsys_lab/**/*.py,
+# pyproject.toml, requirements.lock) and compare it with the hash stored next to the cache.
+# On a difference, or with no stored hash, the cache is emptied, and so are Sphinx's doctrees,
+# without which an unchanged notebook would not even be re-read. With no change nothing is
+# touched and the warm rebuild stays fast. File contents count, not times: a checkout or a
+# `touch` invalidates nothing. tests/test_install.py points the variables at temporary folders.
+EXEC_CACHE        ?= _build/.jupyter_cache
+DOCTREES          ?= _build/.doctrees
+FINGERPRINT_SRC   ?= recsys_lab
+FINGERPRINT_FILES ?= pyproject.toml requirements.lock
+
+cache-check:
+	@set -e; for f in $(FINGERPRINT_SRC) $(FINGERPRINT_FILES); do \
+	  [ -e "$$f" ] || { echo "cache-check: $$f is missing" >&2; exit 1; }; done; \
+	new=$$( { find $(FINGERPRINT_SRC) -name '*.py' -type f -exec sha256sum {} +; \
+	          sha256sum $(FINGERPRINT_FILES); } | LC_ALL=C sort | sha256sum | cut -c1-64); \
+	if [ "$$new" != "$$(cat $(EXEC_CACHE).fingerprint 2>/dev/null)" ]; then \
+	  [ ! -e $(EXEC_CACHE) ] || echo "$(FINGERPRINT_SRC) or the lock changed since" \
+	    "$(EXEC_CACHE) was filled (or it has no fingerprint): emptying it"; \
+	  rm -rf $(EXEC_CACHE) $(DOCTREES); mkdir -p $(dir $(EXEC_CACHE)); \
+	  echo "$$new" > $(EXEC_CACHE).fingerprint; \
+	fi
+
+book: setup assets data cache-check
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "The book is in _build/html/index.html"
 
@@ -70,10 +130,10 @@ unit: setup data
 NBVAL := $(BIN)/python -m pytest -p tests.nbval_cache --nbval-lax --nbval-current-env \
 	--nbval-cell-timeout=300
 
-notebooks: setup data
+notebooks: setup data cache-check
 	$(NBVAL) book/
 
-test: setup assets data lint browser
+test: setup assets data lint browser cache-check
 	$(BIN)/pytest tests --ignore=tests/site
 	$(NBVAL) book/
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
