@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys_lab.base import RatingRecommender, Recommender
+from recsys_lab.base import EpochRecommender, RatingRecommender, Recommender
+from recsys_lab.validation import DATA, NON_NEGATIVE, POSITIVE, integer
 
 
 class GlobalMean(RatingRecommender):
@@ -25,43 +26,56 @@ class GlobalMean(RatingRecommender):
         return np.full(len(users), self.mean_)
 
 
-class Biases(RatingRecommender):
+class Biases(EpochRecommender, RatingRecommender):
     """``r̂_ui = μ + b_u + b_i`` with L2-regularised biases, fitted by alternating least squares.
 
-    Each half-step solves its biases in closed form: ``b_i = Σ_u (r_ui − μ − b_u) / (λ_i + n_i)``
-    and likewise for users, which shrinks the biases of rarely rated items towards zero.
+    Each epoch solves the item biases, then the user biases, in closed form:
+    ``b_i = Σ_u (r_ui − μ − b_u) / (λ_i + n_i)`` and likewise for users, which shrinks the
+    biases of rarely rated items towards zero: the minimiser of
+    ``Σ (r_ui − μ − b_u − b_i)² + λ_i Σ_i b_i² + λ_u Σ_u b_u²`` (``curves_``' ``loss``, per
+    rating).
 
     Parameters
     ----------
-    reg_item, reg_user : float
+    l2_item, l2_user : float
         The shrinkage ``λ_i`` and ``λ_u`` (in pseudo-ratings).
-    n_iter : int
+    epochs : int
         Alternating passes.
     """
 
-    def __init__(self, reg_item: float = 3.0, reg_user: float = 3.0, n_iter: int = 10):
-        self.reg_item = reg_item
-        self.reg_user = reg_user
-        self.n_iter = n_iter
+    hyperparameters = {"l2_item": NON_NEGATIVE, "l2_user": NON_NEGATIVE, "epochs": integer(1)}
 
-    def _fit(self, train: pd.DataFrame) -> None:
-        users = train["user"].to_numpy()
-        items = train["item"].to_numpy()
-        ratings = train["rating"].to_numpy(dtype=float)
-        self.mean_ = float(ratings.mean())
-        n_per_user = np.bincount(users, minlength=self.n_users_)
-        n_per_item = np.bincount(items, minlength=self.n_items_)
+    def __init__(self, l2_item: float = 3.0, l2_user: float = 3.0, epochs: int = 10):
+        self.l2_item = l2_item
+        self.l2_user = l2_user
+        self.epochs = epochs
+
+    def _start(self, train: pd.DataFrame) -> None:
+        self._users = train["user"].to_numpy()
+        self._items = train["item"].to_numpy()
+        self._ratings = train["rating"].to_numpy(dtype=float)
+        self.mean_ = float(self._ratings.mean())
+        self._per_user = np.bincount(self._users, minlength=self.n_users_)
+        self._per_item = np.bincount(self._items, minlength=self.n_items_)
         self.user_bias_ = np.zeros(self.n_users_)
         self.item_bias_ = np.zeros(self.n_items_)
-        for _ in range(self.n_iter):
-            residual = ratings - self.mean_ - self.user_bias_[users]
-            self.item_bias_ = np.bincount(items, residual, self.n_items_) / (
-                self.reg_item + n_per_item
-            )
-            residual = ratings - self.mean_ - self.item_bias_[items]
-            self.user_bias_ = np.bincount(users, residual, self.n_users_) / (
-                self.reg_user + n_per_user
-            )
+
+    def _train_epoch(self, epoch: int) -> dict:
+        users, items, ratings = self._users, self._items, self._ratings
+        residual = ratings - self.mean_ - self.user_bias_[users]
+        self.item_bias_ = np.bincount(items, residual, self.n_items_) / (
+            self.l2_item + self._per_item)
+        residual = ratings - self.mean_ - self.item_bias_[items]
+        self.user_bias_ = np.bincount(users, residual, self.n_users_) / (
+            self.l2_user + self._per_user)
+        squared = (residual - self.user_bias_[users]) ** 2
+        penalty = self.l2_item * self.item_bias_ @ self.item_bias_ + (
+            self.l2_user * self.user_bias_ @ self.user_bias_)
+        return {"loss": float((squared.sum() + penalty) / len(ratings)),
+                "train_RMSE": float(np.sqrt(squared.mean()))}
+
+    def _end_training(self) -> None:
+        del self._users, self._items, self._ratings, self._per_user, self._per_item
 
     def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.mean_ + self.user_bias_[users] + self.item_bias_[items]
@@ -86,13 +100,13 @@ class ItemKNN(Recommender):
     items with few interactions.
     """
 
+    hyperparameters = {"n_neighbors": integer(1), "shrinkage": NON_NEGATIVE}
+
     def __init__(self, n_neighbors: int = 300, shrinkage: float = 10.0):
         self.n_neighbors = n_neighbors
         self.shrinkage = shrinkage
 
     def _fit(self, train: pd.DataFrame) -> None:
-        if not 0 < self.n_neighbors:
-            raise ValueError(f"n_neighbors must be positive, got {self.n_neighbors}")
         interactions = self.history_
         co_counts = (interactions.T @ interactions).toarray()
         norms = np.sqrt(np.diag(co_counts))
@@ -116,12 +130,12 @@ class EASE(Recommender):
     with ``P = (XᵀX + λI)⁻¹``, ``B = I − P · diag(1 / diag(P))``. Scores are ``X B``.
     """
 
+    hyperparameters = {"l2": POSITIVE}
+
     def __init__(self, l2: float = 800.0):
         self.l2 = l2
 
     def _fit(self, train: pd.DataFrame) -> None:
-        if self.l2 <= 0:
-            raise ValueError(f"l2 must be positive, got {self.l2}")
         gram = (self.history_.T @ self.history_).toarray()
         gram[np.diag_indices_from(gram)] += self.l2
         precision = np.linalg.inv(gram)
@@ -139,6 +153,8 @@ class GenrePopularity(Recommender):
     that were never seen in training (the COLD protocol). ``item_genres`` is a binary
     array of shape ``(n_items, n_genres)``.
     """
+
+    hyperparameters = {"item_genres": DATA}
 
     def __init__(self, item_genres):
         self.item_genres = item_genres

@@ -1,15 +1,24 @@
-"""One evaluation for every model and protocol, and the leaderboard that collects the results.
+"""All evaluation, in one module: one protocol-aware score for every model, and its relatives.
 
-``evaluate(model, train, test, protocol)`` fits the model on ``train`` (timed), scores
-``test`` under the protocol's rules and returns one tidy row (a dict). A
-:class:`Leaderboard` gathers rows from every chapter and draws them as a table or a chart.
+* :func:`evaluate` fits a model on ``train`` (timed), scores ``test`` under a protocol's
+  rules and returns one tidy row (a dict);
+* :class:`Validation` scores a model during training: pass it to ``fit(..., valid=...)`` and
+  the model records the protocol's metrics after every epoch in ``curves_``;
+* :func:`sweep` evaluates one model per setting on a validation split;
+* :func:`sampled_hit_rate` and :func:`full_hit_rate` rank each test item against 100 sampled
+  negatives or against every unseen item (Krichene & Rendle 2020); :class:`ScoreCache` makes
+  such per-user loops cheap;
+* :func:`next_item_ranks` gives the rank of each user's next item (SEQ), for per-user
+  analyses;
+* :class:`Leaderboard` gathers rows from every chapter and draws them as a table or a chart.
+
+Models never import this module: evaluation calls models, not the other way round.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -17,7 +26,7 @@ import pandas as pd
 from recsys_lab import metrics
 from recsys_lab.base import interaction_matrix
 from recsys_lab.splits import COLD, PROTOCOLS, RATING, SEQ, TOPN
-from recsys_lab.validation import check_interactions
+from recsys_lab.validation import check_count, check_ids, check_interactions
 
 #: The metrics each protocol reports, in display order.
 PROTOCOL_METRICS = {
@@ -31,6 +40,22 @@ HEADLINE = {RATING: ("RMSE", True), TOPN: ("NDCG@10", False), SEQ: ("HR@10", Fal
             COLD: ("NDCG@10", False)}
 
 _BATCH_USERS = 256
+
+
+def _check_protocol(protocol: str) -> None:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+
+
+def _sizes(model, frames, n_users, n_items, fitted: bool) -> tuple[int, int]:
+    """``n_users``/``n_items``: as given, else a fitted model's, else the largest ids + 1."""
+    if n_users is None:
+        n_users = getattr(model, "n_users_", None) if fitted else None
+        n_users = n_users or int(max(frame["user"].max() for frame in frames)) + 1
+    if n_items is None:
+        n_items = getattr(model, "n_items_", None) if fitted else None
+        n_items = n_items or int(max(frame["item"].max() for frame in frames)) + 1
+    return check_count(n_users, "n_users"), check_count(n_items, "n_items")
 
 
 def evaluate(
@@ -53,7 +78,8 @@ def evaluate(
     train, test : frames with ``user``, ``item`` (and ``rating``) columns. ``train`` is the
         history: under TOPN and SEQ its items are removed from each user's ranking.
     protocol : one of ``"RATING"``, ``"TOPN"``, ``"SEQ"``, ``"COLD"``.
-    n_users, n_items : sizes of the id spaces; default to the largest id seen plus one.
+    n_users, n_items : sizes of the id spaces; default to a fitted model's, else to the
+        largest id seen plus one. Ids of ``train`` and ``test`` must lie below them.
     candidates : under COLD, the item ids to rank (default: the items of ``test``).
         Equal scores are ordered by a fixed random permutation of the candidates.
 
@@ -62,13 +88,22 @@ def evaluate(
     dict with ``model``, ``protocol``, the protocol's metrics, ``fit_seconds`` and
     ``n_test_users`` (ranking) or ``n_test`` (ratings).
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    _check_protocol(protocol)
     columns = ("user", "item", "rating") if protocol == RATING else ("user", "item")
-    check_interactions(train, name="train", columns=columns)
-    check_interactions(test, name="test", columns=columns)
-    n_users = n_users or int(max(train["user"].max(), test["user"].max())) + 1
-    n_items = n_items or int(max(train["item"].max(), test["item"].max())) + 1
+    train = check_interactions(train, name="train", columns=columns)
+    test = check_interactions(test, name="test", columns=columns)
+    n_users, n_items = _sizes(model, (train, test), n_users, n_items, fitted)
+    train = check_interactions(train, name="train", columns=columns, n_users=n_users,
+                               n_items=n_items)
+    test = check_interactions(test, name="test", columns=columns, n_users=n_users,
+                              n_items=n_items)
+    if protocol == COLD:
+        candidates = np.unique(check_ids(test["item"] if candidates is None else candidates,
+                                         n_items, kind="item"))
+        if len(candidates) == 0:
+            raise ValueError("candidates is empty: COLD needs at least one item to rank")
+    elif candidates is not None:
+        raise ValueError(f"candidates applies to the COLD protocol only, not {protocol}")
     fit_seconds = float("nan")
     if not fitted:
         start = time.perf_counter()
@@ -89,7 +124,6 @@ def _ranking_metrics(model, train, test, protocol, n_users, n_items, candidates)
     relevant = interaction_matrix(test, n_users, n_items)
     users = np.flatnonzero(relevant.getnnz(axis=1))
     if protocol == COLD:
-        candidates = np.unique(test["item"]) if candidates is None else np.asarray(candidates)
         excluded = None
     else:
         candidates = np.arange(n_items)
@@ -101,7 +135,7 @@ def _ranking_metrics(model, train, test, protocol, n_users, n_items, candidates)
     top = np.empty((len(users), k_max), dtype=np.int64)
     for start in range(0, len(users), _BATCH_USERS):
         batch = users[start:start + _BATCH_USERS]
-        scores = np.array(model.score_items(batch), dtype=float)[:, candidates]
+        scores = np.asarray(model.score_items(batch), dtype=float)[:, candidates]
         if excluded is not None:
             scores[excluded[batch][:, candidates].toarray().astype(bool)] = -np.inf
         top[start:start + len(batch)] = candidates[metrics.top_k(scores, k_max)]
@@ -124,84 +158,63 @@ def _ranking_metrics(model, train, test, protocol, n_users, n_items, candidates)
     return values | {"n_test_users": len(users)}
 
 
-def default_leaderboard_path() -> Path:
-    """Where rows persist: ``$RECSYS_LAB_LEADERBOARD``, else ``_build/leaderboard.csv``."""
-    configured = os.environ.get("RECSYS_LAB_LEADERBOARD")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[1] / "_build" / "leaderboard.csv"
+class Validation:
+    """A protocol's metrics on held-out data, for ``fit(train, n_users, n_items, valid=...)``.
 
-
-class Leaderboard:
-    """Rows of :func:`evaluate` from every chapter: a table, a chart and a small CSV file.
-
-    A row is keyed by ``(model, protocol)``; adding a row with the same key replaces it, so
-    re-running a chapter updates its entries instead of duplicating them.
+    ``Validation(history, held_out, protocol)`` is called with the model being trained after
+    every epoch and returns the protocol's metrics (:data:`PROTOCOL_METRICS`, or
+    ``metrics``) on ``held_out``, scored as :func:`evaluate` does with ``history`` as the
+    items each user has seen (normally the frame the model is fitted on). Models record them
+    in ``curves_``. ``held_out`` must be a validation split carved from training data, never
+    the test split.
     """
 
-    def __init__(self, rows=()):
-        self._rows: dict[tuple[str, str], dict] = {}
-        for row in rows:
-            self.add(row)
+    def __init__(self, history: pd.DataFrame, held_out: pd.DataFrame, protocol: str, *,
+                 metrics: Iterable[str] | None = None, candidates=None):
+        _check_protocol(protocol)
+        self.history, self.held_out, self.protocol = history, held_out, protocol
+        self.metrics = tuple(metrics) if metrics is not None else PROTOCOL_METRICS[protocol]
+        unknown = set(self.metrics) - set(PROTOCOL_METRICS[protocol])
+        if unknown:
+            raise ValueError(f"{protocol} reports {PROTOCOL_METRICS[protocol]}, not "
+                             f"{sorted(unknown)}")
+        self.candidates = candidates
 
-    def add(self, row: dict) -> Leaderboard:
-        """Add or replace one row; returns the leaderboard for chaining."""
-        missing = {"model", "protocol"} - set(row)
-        if missing:
-            raise ValueError(f"a leaderboard row needs {sorted(missing)}")
-        if row["protocol"] not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {row['protocol']!r}; choose one of {PROTOCOLS}")
-        self._rows[(row["model"], row["protocol"])] = dict(row)
-        return self
+    def __call__(self, model) -> dict[str, float]:
+        row = evaluate(model, self.history, self.held_out, self.protocol, fitted=True,
+                       candidates=self.candidates)
+        return {name: row[name] for name in self.metrics}
 
-    def __len__(self) -> int:
-        return len(self._rows)
 
-    def table(self, protocol: str) -> pd.DataFrame:
-        """The rows of one protocol, best first by its headline metric, indexed by model."""
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
-        rows = [r for (_, p), r in self._rows.items() if p == protocol]
-        columns = ["model", *PROTOCOL_METRICS[protocol], "fit_seconds"]
-        frame = pd.DataFrame(rows, columns=columns).set_index("model")
-        headline, ascending = HEADLINE[protocol]
-        return frame.sort_values(headline, ascending=ascending)
+def sweep(
+    make_model: Callable,
+    values: Iterable,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    protocol: str,
+    *,
+    n_users: int,
+    n_items: int,
+    parameter: str = "value",
+) -> pd.DataFrame:
+    """Evaluate ``make_model(value)`` for each value; one row per value, ``parameter`` first.
 
-    def plot(self, protocol: str, metric: str | None = None, ax=None, highlight=()):
-        """A horizontal bar chart of one metric; ``highlight`` names models drawn in colour."""
-        import matplotlib.pyplot as plt
+    ``valid`` must be a validation split carved from training data: sweeping on the test
+    split would tune on the test set.
+    """
+    rows = []
+    for value in values:
+        row = evaluate(make_model(value), train, valid, protocol, n_users=n_users,
+                       n_items=n_items)
+        rows.append({parameter: value, **row})
+    if not rows:
+        raise ValueError("sweep needs at least one value")
+    return pd.DataFrame(rows)
 
-        metric = metric or HEADLINE[protocol][0]
-        values = self.table(protocol)[metric].iloc[::-1]
-        ax = ax or plt.subplots(figsize=(6, 0.4 * len(values) + 1))[1]
-        colours = ["tab:orange" if m in highlight else "tab:blue" for m in values.index]
-        ax.barh(values.index, values.to_numpy(), color=colours)
-        for y, value in enumerate(values.to_numpy()):
-            ax.annotate(f"{value:.3f}", (value, y), xytext=(3, 0),
-                        textcoords="offset points", va="center")
-        ax.set_xlabel(metric)
-        ax.set_title(f"{protocol} protocol on MovieLens-100K")
-        return ax
 
-    def save(self, path: str | os.PathLike | None = None) -> Path:
-        """Merge the rows into the CSV at ``path`` (default :func:`default_leaderboard_path`)."""
-        path = Path(path) if path else default_leaderboard_path()
-        merged = Leaderboard.load(path) if path.exists() else Leaderboard()
-        for row in self._rows.values():
-            merged.add(row)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        pd.DataFrame(list(merged._rows.values())).to_csv(temporary, index=False)
-        os.replace(temporary, path)
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> Leaderboard:
-        """Read a leaderboard saved by :meth:`save`; a missing file gives an empty one."""
-        path = Path(path) if path else default_leaderboard_path()
-        if not path.exists():
-            return cls()
-        return cls(pd.read_csv(path).to_dict("records"))
+# --------------------------------------------------------------------------------------------
+# Sampled against full ranking, per test pair
+# --------------------------------------------------------------------------------------------
 
 
 def sampled_hit_rate(
@@ -235,3 +248,141 @@ def sampled_hit_rate(
         ties = (scores[negatives] == positive_scores).sum(1)
         hits.append(above + 0.5 * ties < k)
     return float(np.concatenate(hits).mean())
+
+
+def full_hit_rate(model, train: pd.DataFrame, test: pd.DataFrame, k: int = 10) -> float:
+    """HR@K of each (user, test item) pair ranked against *every* item the user never touched.
+
+    The full-ranking twin of :func:`sampled_hit_rate`: the same pairs and the same tie rule
+    (a tie counts half), but all unseen items (in neither ``train`` nor ``test``) are the
+    negatives instead of 100 random ones. ``model`` must be fitted.
+    """
+    seen = interaction_matrix(pd.concat([train[["user", "item"]], test[["user", "item"]]]),
+                              model.n_users_, model.n_items_).toarray().astype(bool)
+    hits = []
+    users = np.unique(test["user"].to_numpy())
+    positives = test.groupby("user")["item"].apply(np.asarray)
+    for start in range(0, len(users), 256):
+        batch = users[start:start + 256]
+        scores = np.asarray(model.score_items(batch), dtype=float)
+        for row, user in enumerate(batch):
+            negative = np.sort(scores[row][~seen[user]])
+            positive = scores[row][positives[user]]
+            above = len(negative) - np.searchsorted(negative, positive, side="right")
+            ties = np.searchsorted(negative, positive, side="right") - np.searchsorted(
+                negative, positive, side="left")
+            hits.append(above + 0.5 * ties < k)
+    return float(np.concatenate(hits).mean())
+
+
+class ScoreCache:
+    """A fitted model's scores for every user, computed once, behind ``score_items``.
+
+    Evaluation loops that score one user at a time (:func:`full_hit_rate`,
+    :func:`sampled_hit_rate`) call ``score_items`` per user; for models whose single-user
+    scoring is slow (item-KNN) it is much faster to compute the ``(n_users, n_items)`` score
+    matrix once. Exposes ``n_users_``, ``n_items_``, ``scores_`` and
+    ``score_items(users) -> (len(users), n_items)``.
+    """
+
+    def __init__(self, model):
+        self.n_users_, self.n_items_ = model.n_users_, model.n_items_
+        self.scores_ = np.asarray(model.score_items(np.arange(model.n_users_)), dtype=float)
+
+    def score_items(self, users) -> np.ndarray:
+        """Rows of the cached scores (a copy), shape ``(len(users), n_items)``."""
+        return self.scores_[check_ids(users, self.n_users_, kind="user")]
+
+
+def next_item_ranks(model, history: pd.DataFrame, test: pd.DataFrame, n_users: int,
+                    n_items: int) -> pd.DataFrame:
+    """Where a fitted model ranks each user's next item, for per-user analyses (SEQ).
+
+    ``model`` must have been fitted on ``history``; ``test`` holds one next item per user.
+    Items of the user's ``history`` are excluded from the ranking, as in :func:`evaluate`.
+    Ties count half (the expected rank under a random tie-break), so ``(rank < 10).mean()``
+    is HR@10 up to ties.
+
+    Returns
+    -------
+    DataFrame with one row per test row: ``user``, ``item``, ``rank`` (0 = first, float) and
+    ``history_length`` (the user's interactions in ``history``).
+    """
+    history = check_interactions(history, name="history", columns=("user", "item"),
+                                 n_users=n_users, n_items=n_items)
+    test = check_interactions(test, name="test", columns=("user", "item"), n_users=n_users,
+                              n_items=n_items)
+    users = test["user"].to_numpy()
+    items = test["item"].to_numpy()
+    scores = np.array(model.score_items(users), dtype=float)
+    seen = interaction_matrix(history, n_users, n_items)[users].toarray().astype(bool)
+    seen[np.arange(len(users)), items] = False
+    scores[seen] = -np.inf
+    target = scores[np.arange(len(users)), items][:, None]
+    rank = (scores > target).sum(axis=1) + 0.5 * ((scores == target).sum(axis=1) - 1)
+    lengths = np.bincount(history["user"].to_numpy(), minlength=n_users)
+    return pd.DataFrame({"user": users, "item": items, "rank": rank,
+                         "history_length": lengths[users]})
+
+
+# --------------------------------------------------------------------------------------------
+# The leaderboard
+# --------------------------------------------------------------------------------------------
+
+
+class Leaderboard:
+    """Rows of :func:`evaluate` from every chapter, as a table or a chart.
+
+    A row is keyed by ``(model, protocol)``; adding a row with the same key replaces it, so
+    re-running a chapter's cell updates its entries instead of duplicating them.
+    """
+
+    #: Columns shown after the metrics when the rows have them (the registry adds the last).
+    COSTS = ("fit_seconds", "parameters")
+
+    def __init__(self, rows=()):
+        self._rows: dict[tuple[str, str], dict] = {}
+        for row in rows:
+            self.add(row)
+
+    def add(self, row: dict) -> Leaderboard:
+        """Add or replace one row; returns the leaderboard for chaining."""
+        missing = {"model", "protocol"} - set(row)
+        if missing:
+            raise ValueError(f"a leaderboard row needs {sorted(missing)}")
+        _check_protocol(row["protocol"])
+        self._rows[(row["model"], row["protocol"])] = dict(row)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def table(self, protocol: str) -> pd.DataFrame:
+        """The rows of one protocol, best first by its headline metric, indexed by model.
+
+        Columns: the protocol's metrics, then ``fit_seconds`` and, when the rows have it,
+        ``parameters``.
+        """
+        _check_protocol(protocol)
+        rows = [r for (_, p), r in self._rows.items() if p == protocol]
+        costs = [c for c in self.COSTS if c == "fit_seconds" or any(c in r for r in rows)]
+        columns = ["model", *PROTOCOL_METRICS[protocol], *costs]
+        frame = pd.DataFrame(rows, columns=columns).set_index("model")
+        headline, ascending = HEADLINE[protocol]
+        return frame.sort_values(headline, ascending=ascending)
+
+    def plot(self, protocol: str, metric: str | None = None, ax=None, highlight=()):
+        """A horizontal bar chart of one metric; ``highlight`` names models drawn in colour."""
+        import matplotlib.pyplot as plt
+
+        metric = metric or HEADLINE[protocol][0]
+        values = self.table(protocol)[metric].iloc[::-1]
+        ax = ax or plt.subplots(figsize=(6, 0.4 * len(values) + 1))[1]
+        colours = ["tab:orange" if m in highlight else "tab:blue" for m in values.index]
+        ax.barh(values.index, values.to_numpy(), color=colours)
+        for y, value in enumerate(values.to_numpy()):
+            ax.annotate(f"{value:.3f}", (value, y), xytext=(3, 0),
+                        textcoords="offset points", va="center")
+        ax.set_xlabel(metric)
+        ax.set_title(f"{protocol} protocol on MovieLens-100K")
+        return ax

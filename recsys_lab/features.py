@@ -6,6 +6,8 @@
   such as the CNN of chapter 5.
 * :func:`bag_of_tokens`: the same content as a sparse item × token count matrix, for
   linear content models.
+* :func:`user_features` and :func:`item_features`: one-hot side features of users (age
+  group, gender, occupation) and items (genres, release decade), e.g. for a two-tower model.
 
 Nothing here imports TensorFlow.
 """
@@ -225,3 +227,49 @@ def bag_of_tokens(tokens: np.ndarray, vocab_size: int, binary: bool = True) -> s
     if binary:
         matrix.data[:] = 1.0
     return matrix
+
+
+#: Age groups of :func:`user_features`: lower bounds of ``[0, 18), [18, 25), ..., [56, ∞)``.
+AGE_BOUNDS = (18, 25, 35, 45, 56)
+
+
+def user_features(users: pd.DataFrame) -> np.ndarray:
+    """One-hot user side features: age group, gender and occupation.
+
+    ``users`` has columns ``user`` (contiguous 0-based ids), ``age`` (years), ``gender``
+    and ``occupation`` (strings), as in ``load_movielens_100k().users``. Returns a float
+    array of shape ``(n_users, 6 + n_genders + n_occupations)``: six age groups split at
+    :data:`AGE_BOUNDS`, then one column per gender and per occupation (sorted names).
+    """
+    needed = {"user", "age", "gender", "occupation"}
+    if not needed <= set(users.columns):
+        raise ValueError(f"users needs columns {sorted(needed)}, has {list(users.columns)}")
+    users = users.sort_values("user")
+    if not np.array_equal(users["user"].to_numpy(), np.arange(len(users))):
+        raise ValueError("users must hold every id 0..n_users-1 exactly once")
+    age_group = np.searchsorted(AGE_BOUNDS, users["age"].to_numpy(), side="right")
+    parts = [np.eye(len(AGE_BOUNDS) + 1)[age_group]]
+    for column in ("gender", "occupation"):
+        values = users[column].to_numpy()
+        parts.append((values[:, None] == np.unique(values)[None, :]).astype(float))
+    return np.hstack(parts)
+
+
+def item_features(items: pd.DataFrame, genres=None) -> np.ndarray:
+    """Item side features: the genres (multi-hot) and the release decade (one-hot).
+
+    ``items`` has columns ``item``, ``genres`` (list of names) and ``year`` (may be NA), as
+    in ``load_movielens_100k().items``; ``genres`` fixes the genre columns (default: sorted).
+    Returns a float array of shape ``(n_items, n_genres + n_decades + 1)``; the last column
+    marks an unknown year. Decades before the 1950s are pooled into one.
+    """
+    if "year" not in items.columns:
+        raise ValueError(f"items needs a 'year' column, has {list(items.columns)}")
+    multi_hot = genre_matrix(items, genres)
+    year = items.set_index("item")["year"].reindex(np.arange(len(multi_hot)))
+    known = year.notna().to_numpy()
+    decade = np.where(known, year.fillna(1990).to_numpy(dtype=float) // 10 * 10, np.nan)
+    decade = np.maximum(decade, 1940)  # 1940 stands for "1940s or earlier"
+    decades = np.unique(decade[known])
+    one_hot = (decade[:, None] == decades[None, :]).astype(float)
+    return np.hstack([multi_hot, one_hot, (~known)[:, None].astype(float)])

@@ -9,6 +9,9 @@ defaults, and arguments derived from the data (item genres, item content tokens)
 >>> from recsys_lab.registry import entries
 >>> [e.name for e in entries("SEQ")][:2]
 ['MostPopular', 'EASE']
+
+:func:`run_all` fits and scores every entry of some protocols on the standard splits and
+returns one tidy table, with each model's fit time and number of learned parameters.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
-from recsys_lab.splits import COLD, PROTOCOLS, RATING, SEQ, TOPN
+from recsys_lab.splits import COLD, PROTOCOLS, RATING, SEQ, TOPN, standard_splits
 
 
 def _item_genres(data) -> np.ndarray:
@@ -117,7 +121,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("CDAE", TOPN, 4, _M + "autoencoders:CDAE"),
     Entry("Mult-DAE", TOPN, 4, _M + "autoencoders:MultDAE"),
     Entry("Mult-VAE", TOPN, 4, _M + "autoencoders:MultVAE"),
-    Entry("ALS-implicit", TOPN, 5, _M + "content:ImplicitALS"),
+    Entry("ALS-implicit", TOPN, 5, _M + "mf:ImplicitALS"),
     Entry("ContentCNN", COLD, 5, _M + "content:ContentToFactors",
           data_params={"item_tokens": "item_tokens"}),
     Entry("ContentBag", COLD, 5, _M + "content:ContentToFactors", {"encoder": "bag"},
@@ -156,32 +160,39 @@ def count_parameters(model) -> int:
     a network, an encoder inside a model); arrays computed from the networks for scoring are
     not counted again. A model without networks counts every float array attribute ending
     in ``_`` except the training history (EASE: its item–item matrix). Fitted sub-models
-    (e.g. the factorisation a content model regresses on) add their own count.
+    (e.g. the factorisation a content model regresses on) add their own count; an array
+    shared with a sub-model is counted once.
     """
+    return _count(model, set())
+
+
+def _count(model, counted: set) -> int:
     from recsys_lab.base import Recommender
 
     learned = {name: value for name, value in vars(model).items()
                if name.endswith("_") and name != "history_"}
     variables = {id(v): v for value in learned.values() if hasattr(value, "count_params")
                  for v in value.weights}
-    total = sum(int(np.prod(v.shape)) for v in variables.values())
-    total += sum(count_parameters(v) for v in learned.values() if isinstance(v, Recommender))
+    total = sum(int(np.prod(v.shape)) for key, v in variables.items() if key not in counted)
+    counted |= set(variables)
+    total += sum(_count(v, counted) for v in learned.values() if isinstance(v, Recommender))
     if variables:
         return total
     for value in learned.values():
-        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-            total += value.size
-        elif hasattr(value, "nnz") and value.dtype.kind == "f":  # a sparse learned matrix
-            total += int(value.nnz)
+        is_array = isinstance(value, np.ndarray) or hasattr(value, "nnz")  # sparse too
+        if not is_array or value.dtype.kind != "f" or id(value) in counted:
+            continue
+        counted.add(id(value))
+        total += int(value.nnz) if hasattr(value, "nnz") else value.size
     return total
 
 
 def run(entry: Entry, data, splits: Mapping) -> dict:
     """Fit ``entry``'s model on its protocol's training data and score the test part.
 
-    ``splits`` maps each protocol to its split (``rating_split``, ``topn_split``,
-    ``seq_split``, ``cold_item_split`` of ``data.ratings``). Returns :func:`evaluate`'s row
-    plus ``chapter``, ``parameters`` and ``score_seconds``.
+    ``splits`` maps each protocol to its split (:func:`recsys_lab.splits.standard_splits`).
+    Returns :func:`~recsys_lab.evaluate.evaluate`'s row plus ``chapter``, ``parameters``
+    and ``score_seconds``.
     """
     from recsys_lab.evaluate import evaluate
 
@@ -199,3 +210,24 @@ def run(entry: Entry, data, splits: Mapping) -> dict:
     row["chapter"] = entry.chapter
     row["parameters"] = count_parameters(model)
     return row
+
+
+def run_all(protocols, data, splits: Mapping | None = None) -> pd.DataFrame:
+    """Run every entry of ``protocols`` (:func:`run`); one row per entry, in registry order.
+
+    ``splits`` defaults to :func:`recsys_lab.splits.standard_splits` of ``data.ratings``.
+    Columns: ``protocol``, ``model``, ``chapter``, the metrics of each protocol (NaN where a
+    protocol does not report one), ``fit_seconds``, ``score_seconds`` and ``parameters``.
+    ``Leaderboard(table.to_dict("records")).table(protocol)`` sorts one protocol's rows.
+    """
+    protocols = [protocols] if isinstance(protocols, str) else list(protocols)
+    for protocol in protocols:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    splits = splits if splits is not None else standard_splits(data.ratings)
+    rows = [run(entry, data, splits) for protocol in protocols for entry in entries(protocol)]
+    first = ["protocol", "model", "chapter"]
+    last = ["fit_seconds", "score_seconds", "parameters"]
+    table = pd.DataFrame(rows)
+    middle = [c for c in table.columns if c not in first + last]
+    return table[first + middle + last]

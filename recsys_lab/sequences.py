@@ -25,9 +25,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from recsys_lab.base import interaction_matrix
 from recsys_lab.splits import sort_by_time
-from recsys_lab.validation import check_interactions
+from recsys_lab.validation import check_count, check_interactions
 
 PAD = 0
 """The input id of padding; real item ``i`` is input id ``i + 1``."""
@@ -47,10 +46,9 @@ def user_histories(frame: pd.DataFrame, n_users: int) -> list[np.ndarray]:
     list of ``n_users`` int64 arrays; entry ``u`` holds user ``u``'s items, oldest first
     (empty for a user absent from ``frame``).
     """
-    if not isinstance(n_users, (int, np.integer)) or n_users < 1:
-        raise ValueError(f"n_users must be a positive integer, got {n_users!r}")
-    check_interactions(frame, name="frame", columns=("user", "item", "timestamp"),
-                       n_users=n_users)
+    n_users = check_count(n_users, "n_users")
+    frame = check_interactions(frame, name="frame", columns=("user", "item", "timestamp"),
+                               n_users=n_users)
     ordered = sort_by_time(frame)
     users = ordered["user"].to_numpy().astype(np.int64)
     items = ordered["item"].to_numpy().astype(np.int64)
@@ -143,34 +141,3 @@ def next_item_examples(histories, max_len: int, all_windows: bool = False) -> Ne
 def history_lengths(histories) -> np.ndarray:
     """``(n,)`` int64 array: the number of items in each history."""
     return np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
-
-
-def next_item_ranks(model, history: pd.DataFrame, test: pd.DataFrame, n_users: int,
-                    n_items: int) -> pd.DataFrame:
-    """Where a fitted model ranks each user's next item, for per-user analyses (SEQ).
-
-    ``model`` must have been fitted on ``history``; ``test`` holds one next item per user.
-    Items of the user's ``history`` are excluded from the ranking, as in
-    :func:`recsys_lab.evaluate.evaluate`. Ties count half (the expected rank under a random
-    tie-break), so ``(rank < 10).mean()`` is HR@10 up to ties.
-
-    Returns
-    -------
-    DataFrame with one row per test row: ``user``, ``item``, ``rank`` (0 = first, float) and
-    ``history_length`` (the user's interactions in ``history``).
-    """
-    check_interactions(history, name="history", columns=("user", "item"), n_users=n_users,
-                       n_items=n_items)
-    check_interactions(test, name="test", columns=("user", "item"), n_users=n_users,
-                       n_items=n_items)
-    users = test["user"].to_numpy().astype(np.int64)
-    items = test["item"].to_numpy().astype(np.int64)
-    scores = np.array(model.score_items(users), dtype=float)
-    seen = interaction_matrix(history, n_users, n_items)[users].toarray().astype(bool)
-    seen[np.arange(len(users)), items] = False
-    scores[seen] = -np.inf
-    target = scores[np.arange(len(users)), items][:, None]
-    rank = (scores > target).sum(axis=1) + 0.5 * ((scores == target).sum(axis=1) - 1)
-    lengths = np.bincount(history["user"].to_numpy().astype(np.int64), minlength=n_users)
-    return pd.DataFrame({"user": users, "item": items, "rank": rank,
-                         "history_length": lengths[users]})

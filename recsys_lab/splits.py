@@ -11,6 +11,8 @@ the parts of a split always add up to the input.
   the validation item.
 * COLD: :func:`cold_item_split`, a random 20% of items is removed from training entirely.
 
+:func:`standard_splits` makes all four with the standard seeds.
+
 Validation data for tuning is carved from *training* data with the same functions and a
 different seed, e.g. ``fit_part, valid = topn_split(train, seed=1)``; the test part is never
 used for choosing anything.
@@ -57,9 +59,10 @@ class ColdSplit(NamedTuple):
     cold_items: np.ndarray
 
 
-def _check_fraction(test_fraction: float) -> None:
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
+def _check_fraction(value: float, name: str = "test_fraction") -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or (
+            not 0.0 < value < 1.0):
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
 
 
 def rating_split(ratings: pd.DataFrame, seed: int = 42, test_fraction: float = 0.2) -> Split:
@@ -67,7 +70,7 @@ def rating_split(ratings: pd.DataFrame, seed: int = 42, test_fraction: float = 0
 
     Returns ``Split(train, test)`` with ``len(test) == round(test_fraction * len(ratings))``.
     """
-    check_interactions(ratings, name="ratings", columns=("user", "item", "rating"))
+    ratings = check_interactions(ratings, name="ratings", columns=("user", "item", "rating"))
     _check_fraction(test_fraction)
     rng = np.random.default_rng(seed)
     n_test = int(round(test_fraction * len(ratings)))
@@ -83,7 +86,7 @@ def topn_split(ratings: pd.DataFrame, seed: int = 0, test_fraction: float = 0.2)
     user keeps most of their history in training (MovieLens users have ≥ 20 ratings).
     Returns ``Split(train, test)``.
     """
-    check_interactions(ratings, name="ratings")
+    ratings = check_interactions(ratings, name="ratings")
     _check_fraction(test_fraction)
     rng = np.random.default_rng(seed)
     users = ratings["user"].to_numpy()
@@ -101,7 +104,7 @@ def topn_split(ratings: pd.DataFrame, seed: int = 0, test_fraction: float = 0.2)
 
 def sort_by_time(ratings: pd.DataFrame) -> pd.DataFrame:
     """Each user's interactions in time order; ties keep the order of the input (stable)."""
-    check_interactions(ratings, name="ratings", columns=("user", "item", "timestamp"))
+    ratings = check_interactions(ratings, name="ratings", columns=("user", "item", "timestamp"))
     return ratings.sort_values(["user", "timestamp"], kind="stable")
 
 
@@ -132,11 +135,20 @@ def cold_item_split(
     items for the users who rated them, from content alone.
     Returns ``ColdSplit(train, test, cold_items)`` with ``cold_items`` sorted.
     """
-    check_interactions(ratings, name="ratings")
-    _check_fraction(cold_fraction)
+    ratings = check_interactions(ratings, name="ratings")
+    _check_fraction(cold_fraction, "cold_fraction")
     items = np.arange(n_items) if n_items is not None else np.unique(ratings["item"].to_numpy())
     rng = np.random.default_rng(seed)
     n_cold = int(round(cold_fraction * len(items)))
     cold_items = np.sort(rng.choice(items, size=n_cold, replace=False))
     is_cold = np.isin(ratings["item"].to_numpy(), cold_items)
     return ColdSplit(ratings[~is_cold], ratings[is_cold], cold_items)
+
+
+def standard_splits(ratings: pd.DataFrame, n_items: int | None = None) -> dict:
+    """The four protocols' splits of ``ratings`` with their standard seeds, by protocol name.
+
+    ``n_items`` is passed to :func:`cold_item_split` (the items the cold ones are drawn from).
+    """
+    return {RATING: rating_split(ratings), TOPN: topn_split(ratings),
+            SEQ: seq_split(ratings), COLD: cold_item_split(ratings, n_items=n_items)}

@@ -1,44 +1,14 @@
-"""Hyper-parameter explorers: a plain, testable function plus a thin ipywidgets front.
+"""Hyper-parameter explorers for JupyterLab: a thin ipywidgets front on a plain function.
 
-:func:`sweep` does the work (fit a model for each setting, score it on a validation
-split) and returns a DataFrame, so it runs in tests and in the book build. :func:`explorer`
-wraps any function of keyword arguments in sliders for JupyterLab. The website cannot run
-Python, so every chapter also shows the figure of a precomputed :func:`sweep`.
+:func:`explorer` wraps any function of keyword arguments in sliders; the function does the
+work (fit a model, score it on a validation split), so it runs in tests and in the book build
+too. The website cannot run Python, so every chapter also shows the figure of a precomputed
+:func:`recsys_lab.evaluate.sweep`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
-import pandas as pd
-
-from recsys_lab.evaluate import evaluate
-
-
-def sweep(
-    make_model: Callable,
-    values: Iterable,
-    train: pd.DataFrame,
-    valid: pd.DataFrame,
-    protocol: str,
-    *,
-    n_users: int,
-    n_items: int,
-    parameter: str = "value",
-) -> pd.DataFrame:
-    """Evaluate ``make_model(value)`` for each value; one row per value, ``parameter`` first.
-
-    ``valid`` must be a validation split carved from training data: sweeping on the test
-    split would tune on the test set.
-    """
-    rows = []
-    for value in values:
-        row = evaluate(make_model(value), train, valid, protocol, n_users=n_users,
-                       n_items=n_items)
-        rows.append({parameter: value, **row})
-    if not rows:
-        raise ValueError("sweep needs at least one value")
-    return pd.DataFrame(rows)
+from collections.abc import Callable
 
 
 def explorer(function: Callable, **controls):

@@ -1,4 +1,4 @@
-"""Chapter 7: NumPy attention = Keras attention, SASRec learns a planted chain, the checkers."""
+"""Chapter 7: NumPy attention = Keras attention, SASRec learns a planted chain."""
 
 import warnings
 
@@ -9,11 +9,11 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from recsys_lab.baselines import MostPopular  # noqa: E402
-from recsys_lab.evaluate import evaluate  # noqa: E402
-from recsys_lab.exercises import attention as na  # noqa: E402
+from recsys_lab.evaluate import Validation, evaluate  # noqa: E402
 from recsys_lab.models import attention as ka  # noqa: E402
 from recsys_lab.models.attention import SASRec  # noqa: E402
 from recsys_lab.models.sequential import MarkovChain  # noqa: E402
+from recsys_lab.scratch import attention as na  # noqa: E402
 from recsys_lab.splits import seq_split  # noqa: E402
 
 
@@ -21,14 +21,16 @@ from recsys_lab.splits import seq_split  # noqa: E402
 def fitted(chain):
     split = seq_split(chain.ratings)
     model = SASRec(embedding_dim=32, n_blocks=1, n_heads=2, max_len=20, dropout=0.0,
-                   n_epochs=10, batch_size=64, learning_rate=1e-2)
-    model.fit(split.train, chain.n_users, chain.n_items, valid=split.valid)
+                   epochs=10, batch_size=64, learning_rate=1e-2)
+    model.fit(split.train, chain.n_users, chain.n_items,
+              valid=Validation(split.train, split.valid, "SEQ"))
     return split, model
 
 
 # --------------------------------------------------------------------------- NumPy attention
 def test_masks():
-    np.testing.assert_array_equal(na.causal_mask(3), [[1, 0, 0], [1, 1, 0], [1, 1, 1]])
+    full = na.attention_mask(np.array([[1, 2, 3]]))[0]
+    np.testing.assert_array_equal(full, [[1, 0, 0], [1, 1, 0], [1, 1, 1]])  # causal
     items = np.array([[0, 0, 4, 2]])
     mask = na.attention_mask(items)
     assert mask.shape == (1, 4, 4)
@@ -37,19 +39,18 @@ def test_masks():
     assert mask[0, 0, 0] and mask[0, 0].sum() == 1  # a padded query sees only itself
 
 
-def test_masked_softmax_and_attention_match_a_loop():
+def test_masked_softmax_matches_a_loop():
     rng = np.random.default_rng(0)
-    q, k, v = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 5))
+    scores = rng.normal(size=(2, 4, 4))
     mask = na.attention_mask(np.array([[0, 1, 2, 3], [5, 6, 7, 8]]))
-    out, weights = na.scaled_dot_product_attention(q, k, v, mask)
+    weights = na.masked_softmax(scores, mask)
     np.testing.assert_allclose(weights.sum(-1), 1.0)
     assert (weights[~mask] == 0).all()
     for b in range(2):
         for t in range(4):
             seen = np.flatnonzero(mask[b, t])
-            s = q[b, t] @ k[b, seen].T / np.sqrt(3)
-            w = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
-            np.testing.assert_allclose(out[b, t], w @ v[b, seen], atol=1e-12)
+            s = scores[b, t, seen]
+            np.testing.assert_allclose(weights[b, t, seen], np.exp(s) / np.exp(s).sum())
 
 
 def test_numpy_multi_head_attention_matches_keras():
@@ -70,13 +71,6 @@ def test_keras_mask_equals_numpy_mask():
     items = np.array([[0, 0, 3, 1, 2], [0, 4, 3, 1, 2], [1, 2, 3, 4, 5]])
     got = keras.ops.convert_to_numpy(ka.attention_mask(items))
     np.testing.assert_array_equal(got, na.attention_mask(items))
-
-
-def test_occlusion_influence_by_hand():
-    def score(histories):  # item 1's score: the number of 3s in the history
-        return np.array([[0.0, float(np.sum(np.asarray(h) == 3))] for h in histories])
-
-    np.testing.assert_allclose(na.occlusion_influence(score, [3, 0, 3], 1), [1, 0, 1])
 
 
 # --------------------------------------------------------------------------- SASRec
@@ -139,7 +133,7 @@ def test_explanations(fitted, chain):
                                model.score_histories([model.histories_[3]]), atol=1e-5)
 
 
-TINY = dict(embedding_dim=16, n_blocks=1, max_len=10, n_epochs=1, batch_size=64)
+TINY = dict(embedding_dim=16, n_blocks=1, max_len=10, epochs=1, batch_size=64)
 
 
 @pytest.fixture(scope="module")
@@ -186,30 +180,3 @@ def test_bad_input_raises(fitted, chain):
         model.score_histories([[0, chain.n_items]])
     with pytest.raises(ValueError, match="empty"):
         model.attention_weights([])
-
-
-# --------------------------------------------------------------------------- the checkers
-def test_check_causal_mask():
-    assert na.check_causal_mask(na.causal_mask)
-    assert na.check_causal_mask(lambda n: np.triu(np.ones((n, n), dtype=bool))).message
-    assert not na.check_causal_mask(lambda n: np.triu(np.ones((n, n), dtype=bool)))
-    assert not na.check_causal_mask(lambda n: ...)
-
-
-def test_check_attention():
-    assert na.check_attention(na.scaled_dot_product_attention)
-
-    def unscaled(q, k, v, mask):
-        return na.scaled_dot_product_attention(q * np.sqrt(q.shape[-1]), k, v, mask)
-
-    feedback = na.check_attention(unscaled)
-    assert not feedback and "sqrt" in feedback.message
-    assert not na.check_attention(lambda q, k, v, mask: na.scaled_dot_product_attention(q, k, v))
-    assert not na.check_attention(lambda q, k, v, mask: ...)
-
-
-def test_check_occlusion():
-    assert na.check_occlusion(na.occlusion_influence)
-    flipped = na.check_occlusion(lambda s, h, i: -na.occlusion_influence(s, h, i))
-    assert not flipped and "sign" in flipped.message
-    assert not na.check_occlusion(lambda s, h, i: ...)

@@ -7,8 +7,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from recsys_lab.datasets import synthetic_ratings  # noqa: E402
-from recsys_lab.evaluate import evaluate  # noqa: E402
-from recsys_lab.exercises import autoencoders as ex  # noqa: E402
+from recsys_lab.evaluate import Validation, evaluate  # noqa: E402
 from recsys_lab.models.autoencoders import (  # noqa: E402
     CDAE,
     AutoRec,
@@ -93,7 +92,8 @@ def test_autorec_recovers_low_rank_ratings(low_rank, item_based):
 def test_autorec_forward_pass_matches_numpy(low_rank):
     data, train, _ = low_rank
     model = AutoRec(hidden=8, epochs=3).fit(train, data.n_users, data.n_items)
-    encoder, decoder = model.model_.get_layer("encoder"), model.model_.get_layer("decoder")
+    encoder = model.network_.get_layer("encoder")
+    decoder = model.network_.get_layer("decoder")
     matrix = np.zeros((data.n_items, data.n_users), dtype="float32")
     matrix[train["item"], train["user"]] = train["rating"]
     hidden = _sigmoid(matrix @ encoder.kernel.numpy() + encoder.bias.numpy())
@@ -119,6 +119,34 @@ def test_autorec_is_reproducible(low_rank):
     first = AutoRec(hidden=16, epochs=5).fit(train, data.n_users, data.n_items)
     second = AutoRec(hidden=16, epochs=5).fit(train, data.n_users, data.n_items)
     np.testing.assert_array_equal(first.predictions_, second.predictions_)
+
+
+def test_autorec_records_validation_rmse_each_epoch(low_rank):
+    data, train, test = low_rank
+    fit_part, valid = rating_split(train, seed=1)
+    model = AutoRec(hidden=16, epochs=4)
+    model.fit(fit_part, data.n_users, data.n_items, valid=Validation(fit_part, valid, "RATING"))
+    assert list(model.curves_.columns) == ["loss", "RMSE", "MAE"]
+    final = evaluate(model, fit_part, valid, "RATING", fitted=True)
+    assert model.curves_["RMSE"].iloc[-1] == pytest.approx(final["RMSE"])
+
+
+class _WiderAutoRec(AutoRec):
+    """A reader's variant: a second hidden layer, trained through the same fit."""
+
+    def build_network(self):
+        n_inputs = self.n_users_ if self.item_based else self.n_items_
+        ratings = keras.Input(shape=(n_inputs,))
+        hidden = keras.layers.Dense(self.hidden, activation="sigmoid")(ratings)
+        hidden = keras.layers.Dense(self.hidden, activation="sigmoid", name="second")(hidden)
+        return keras.Model(ratings, keras.layers.Dense(n_inputs)(hidden))
+
+
+def test_a_chapter_can_change_the_network_without_a_training_loop(low_rank):
+    data, train, _ = low_rank
+    model = _WiderAutoRec(hidden=8, epochs=2).fit(train, data.n_users, data.n_items)
+    assert model.network_.get_layer("second").units == 8
+    assert len(model.curves_) == 2 and model.predict([0], [1]).shape == (1,)
 
 
 # -- top-N autoencoders: planted clusters ----------------------------------------------------
@@ -163,6 +191,7 @@ def test_mult_vae_anneals_beta_and_encodes_users():
     model.fit(frame, n_users, n_items)
     assert len(model.betas_) == 4 * 3  # 3 batches of 40 users per epoch
     np.testing.assert_allclose(model.betas_[:7], [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3])
+    assert list(model.curves_.columns) == ["loss", "kl"] and (model.curves_["kl"] > 0).all()
     assert model.encode([0, 1, 2]).shape == (3, 4)
     scores = model.score_items([0, 5])
     assert scores.shape == (2, n_items) and np.isfinite(scores).all()
@@ -171,8 +200,9 @@ def test_mult_vae_anneals_beta_and_encodes_users():
 
 def test_shallow_mult_vae_is_linear_on_both_sides_of_the_code():
     n_items, latent = 50, 4
-    deep = MultVAE(hidden=16, latent=latent).build_model(n_items)
-    shallow = MultVAE(hidden=0, latent=latent).build_model(n_items)
+    deep, shallow = MultVAE(hidden=16, latent=latent), MultVAE(hidden=0, latent=latent)
+    deep.n_items_ = shallow.n_items_ = n_items
+    deep, shallow = deep.build_network(), shallow.build_network()
 
     def tanh_layers(model):
         return [layer.name for layer in model.layers
@@ -209,56 +239,3 @@ def test_bad_input_raises_value_error_naming_the_problem(low_rank):
     model = AutoRec(hidden=4, epochs=1).fit(train, data.n_users, data.n_items)
     with pytest.raises(ValueError, match="unknown item id"):
         model.predict([0], [data.n_items])
-
-
-# -- exercise checkers accept the reference and reject a wrong answer -----------------------
-
-
-def test_check_masked_loss():
-    def right(ratings, predictions):
-        observed = ratings != 0
-        return float(((ratings - predictions)[observed] ** 2).sum())
-
-    def wrong(ratings, predictions):  # counts missing entries as zeros
-        return float(((ratings - predictions) ** 2).sum())
-
-    assert ex.check_masked_loss(right)
-    assert not ex.check_masked_loss(wrong)
-    assert not ex.check_masked_loss(None)
-
-
-def test_check_gaussian_kl():
-    def right(mu, log_var):
-        return 0.5 * np.sum(np.exp(log_var) + mu**2 - 1 - log_var, axis=-1)
-
-    def wrong(mu, log_var):  # forgets the factor one half
-        return np.sum(np.exp(log_var) + mu**2 - 1 - log_var, axis=-1)
-
-    assert ex.check_gaussian_kl(right)
-    assert not ex.check_gaussian_kl(wrong)
-
-
-def test_check_multinomial_log_likelihood():
-    def right(counts, logits):
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        log_softmax = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        return (counts * log_softmax).sum(axis=-1)
-
-    def naive(counts, logits):  # overflows for large logits
-        with np.errstate(all="ignore"):
-            softmax = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
-            return (counts * np.log(softmax)).sum(axis=-1)
-
-    assert ex.check_multinomial_log_likelihood(right)
-    assert not ex.check_multinomial_log_likelihood(naive)
-
-
-def test_check_kl_schedule():
-    def right(step, beta, anneal_steps):
-        return beta * min(1.0, step / anneal_steps)
-
-    def wrong(step, beta, anneal_steps):  # never caps
-        return beta * step / anneal_steps
-
-    assert ex.check_kl_schedule(right)
-    assert not ex.check_kl_schedule(wrong)

@@ -31,15 +31,15 @@ def test_biases_recover_planted_biases():
     ratings = 3.5 + user_bias[users] + item_bias[items]
     train = pd.DataFrame({"user": users.ravel(), "item": items.ravel(),
                           "rating": ratings.ravel()})
-    model = Biases(reg_item=0.0, reg_user=0.0, n_iter=20).fit(train, 50, 40)
+    model = Biases(l2_item=0.0, l2_user=0.0, epochs=20).fit(train, 50, 40)
     np.testing.assert_allclose(model.predict(train["user"], train["item"]), train["rating"],
                                atol=1e-6)
 
 
 def test_biases_shrink_rare_items_towards_zero():
     train = pd.DataFrame({"user": [0, 1, 2], "item": [0, 0, 1], "rating": [5.0, 5.0, 1.0]})
-    loose = Biases(reg_item=0.0, reg_user=0.0).fit(train, 3, 2)
-    strict = Biases(reg_item=100.0, reg_user=0.0).fit(train, 3, 2)
+    loose = Biases(l2_item=0.0, l2_user=0.0).fit(train, 3, 2)
+    strict = Biases(l2_item=100.0, l2_user=0.0).fit(train, 3, 2)
     assert abs(strict.item_bias_[1]) < abs(loose.item_bias_[1])
 
 

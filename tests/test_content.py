@@ -1,4 +1,4 @@
-"""Chapter 5: NumPy convolutions against Keras, content models on planted data, exercises."""
+"""Chapter 5: NumPy convolutions against Keras, and content models on planted data."""
 
 from types import SimpleNamespace
 
@@ -8,8 +8,9 @@ import pytest
 
 from recsys_lab.baselines import MostPopular
 from recsys_lab.datasets import synthetic_content
-from recsys_lab.evaluate import evaluate
-from recsys_lab.exercises.content import check_conv1d, check_output_length, check_ridge_factors
+from recsys_lab.evaluate import Validation, evaluate
+from recsys_lab.models.mf import ImplicitALS
+from recsys_lab.scratch.conv import conv1d, max_over_time
 from recsys_lab.splits import cold_item_split
 
 keras = pytest.importorskip("keras")
@@ -30,26 +31,26 @@ def test_conv1d_matches_keras(width, stride, padding):
     layer = keras.layers.Conv1D(4, width, strides=stride, padding=padding)
     expected = np.asarray(layer(x))
     kernel, bias = layer.get_weights()
-    got = content.conv1d(x, kernel, bias, stride=stride, padding=padding)
+    got = conv1d(x, kernel, bias, stride=stride, padding=padding)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_max_over_time_ignores_padding():
     maps = np.array([[[1.0, -2.0], [5.0, -1.0], [9.0, 7.0]]])
-    np.testing.assert_array_equal(content.max_over_time(maps), [[9.0, 7.0]])
-    np.testing.assert_array_equal(content.max_over_time(maps, mask=[[1, 1, 0]]), [[5.0, -1.0]])
+    np.testing.assert_array_equal(max_over_time(maps), [[9.0, 7.0]])
+    np.testing.assert_array_equal(max_over_time(maps, mask=[[1, 1, 0]]), [[5.0, -1.0]])
     pooled = np.asarray(keras.layers.GlobalMaxPooling1D()(maps.astype("float32")))
-    np.testing.assert_allclose(content.max_over_time(maps), pooled)
+    np.testing.assert_allclose(max_over_time(maps), pooled)
 
 
 def test_conv1d_rejects_bad_shapes():
     with pytest.raises(ValueError, match="kernel"):
-        content.conv1d(np.zeros((1, 5, 3)), np.zeros((2, 4, 1)))
+        conv1d(np.zeros((1, 5, 3)), np.zeros((2, 4, 1)))
     with pytest.raises(ValueError, match="shorter than the kernel"):
-        content.conv1d(np.zeros((1, 2, 1)), np.zeros((3, 1, 1)))
+        conv1d(np.zeros((1, 2, 1)), np.zeros((3, 1, 1)))
     with pytest.raises(ValueError, match="padding"):
-        content.conv1d(np.zeros((1, 5, 1)), np.zeros((3, 1, 1)), padding="full")
+        conv1d(np.zeros((1, 5, 1)), np.zeros((3, 1, 1)), padding="full")
 
 
 def test_encoders_output_shape_and_bag_ignores_order():
@@ -163,9 +164,19 @@ def test_same_seed_same_scores(planted):
     np.testing.assert_array_equal(scores[0], scores[1])
 
 
+def test_content_to_factors_records_cold_validation_each_epoch(planted):
+    data, split = planted
+    fit_part = cold_item_split(split.train, seed=1)
+    valid = Validation(fit_part.train, fit_part.test, "COLD", candidates=fit_part.cold_items)
+    model = content.ContentToFactors(data.tokens, epochs=2, **SMALL)
+    model.fit(fit_part.train, data.n_users, data.n_items, valid=valid)
+    assert list(model.curves_.columns) == ["loss", "Recall@20", "NDCG@10"]
+    assert model.network_.name == "content_encoder"
+
+
 def test_implicit_als_learns_popularity(planted):
     data, split = planted
-    model = content.ImplicitALS(n_factors=8).fit(split.train, data.n_users, data.n_items)
+    model = ImplicitALS(n_factors=8).fit(split.train, data.n_users, data.n_items)
     counts = np.bincount(split.train["item"], minlength=data.n_items)
     warm = counts > 0
     assert np.corrcoef(model.item_bias_[warm], counts[warm])[0, 1] > 0.5
@@ -183,42 +194,6 @@ def test_bad_input_raises(planted):
     with pytest.raises(ValueError, match="dropout"):
         content.ContentTower(data.tokens, dropout=1.5).fit(split.train, *sizes)
     with pytest.raises(ValueError, match="n_negatives"):
-        content.ImplicitALS(n_negatives=0).fit(split.train, *sizes)
+        ImplicitALS(n_negatives=0).fit(split.train, *sizes)
     with pytest.raises(ValueError, match="item"):
         content.ContentTower(data.tokens).fit(split.train.assign(item=-1), *sizes)
-
-
-# --------------------------------------------------------------------------------------------
-# Exercise checkers accept the reference answer and reject a wrong one
-# --------------------------------------------------------------------------------------------
-
-
-def test_check_output_length():
-    def right(length, width, stride, padding):
-        return -(-length // stride) if padding == "same" else (length - width) // stride + 1
-
-    assert check_output_length(right)
-    assert not check_output_length(lambda length, width, stride, padding: length - width)
-    assert not check_output_length(lambda *args: ...)
-
-
-def test_check_conv1d():
-    def right(x, kernel):
-        width = kernel.shape[0]
-        return np.stack([np.einsum("jc,jcf->f", x[t:t + width], kernel)
-                         for t in range(len(x) - width + 1)])
-
-    assert check_conv1d(right)
-    assert not check_conv1d(lambda x, kernel: right(x, kernel[::-1]))  # flipped kernel
-    assert not check_conv1d(lambda x, kernel: None)
-
-
-def test_check_ridge_factors():
-    def right(x_warm, factors, x_cold, l2):
-        gram = x_warm.T @ x_warm + l2 * np.eye(x_warm.shape[1])
-        return x_cold @ np.linalg.solve(gram, x_warm.T @ factors)
-
-    assert check_ridge_factors(right)
-    assert not check_ridge_factors(
-        lambda x_warm, factors, x_cold, l2: x_cold @ np.linalg.pinv(x_warm) @ factors)
-    assert not check_ridge_factors(lambda *args: ...)

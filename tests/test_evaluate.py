@@ -1,10 +1,11 @@
-"""evaluate() on models whose answers are known, and the leaderboard's bookkeeping."""
+"""Evaluation on models whose answers are known, its boundary checks, and the leaderboard."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_lab.evaluate import Leaderboard, evaluate
+from recsys_lab.baselines import MostPopular
+from recsys_lab.evaluate import Leaderboard, Validation, evaluate, next_item_ranks, sweep
 
 
 class FixedScores:
@@ -63,7 +64,7 @@ def test_rating_row_and_unknown_protocol():
         evaluate(FixedScores(scores), TRAIN, TRAIN, "TOP-N")
 
 
-def test_leaderboard_replaces_rows_sorts_and_round_trips(tmp_path):
+def test_leaderboard_replaces_rows_and_sorts():
     board = Leaderboard()
     board.add({"model": "A", "protocol": "TOPN", "NDCG@10": 0.2})
     board.add({"model": "B", "protocol": "TOPN", "NDCG@10": 0.4})
@@ -71,10 +72,77 @@ def test_leaderboard_replaces_rows_sorts_and_round_trips(tmp_path):
     board.add({"model": "A", "protocol": "RATING", "RMSE": 0.9})
     assert len(board) == 3
     assert list(board.table("TOPN").index) == ["B", "A"]
-    path = board.save(tmp_path / "board.csv")
-    Leaderboard([{"model": "C", "protocol": "TOPN", "NDCG@10": 0.5}]).save(path)
-    loaded = Leaderboard.load(path)
-    assert list(loaded.table("TOPN")["NDCG@10"]) == [0.5, 0.4, 0.3]
-    assert loaded.table("RATING").loc["A", "RMSE"] == 0.9
+    assert list(board.table("TOPN")["NDCG@10"]) == [0.4, 0.3]
+    assert board.table("RATING").loc["A", "RMSE"] == 0.9
+    assert "parameters" not in board.table("TOPN")
+    board.add({"model": "C", "protocol": "TOPN", "NDCG@10": 0.5, "parameters": 7})
+    assert board.table("TOPN").loc["C", "parameters"] == 7
+    assert not hasattr(Leaderboard, "save")  # rows live in the notebook, not in a file
     with pytest.raises(ValueError, match="needs"):
         board.add({"model": "D"})
+
+
+@pytest.mark.parametrize("test, options, message", [
+    (pd.DataFrame({"user": [0, 2], "item": [0, 1]}), {}, "unknown id 2: ids must be < n_users"),
+    (pd.DataFrame({"user": [0], "item": [12]}), {}, "unknown id 12"),
+    (pd.DataFrame({"user": [0], "item": [1]}), {"candidates": [-1]}, "COLD protocol only"),
+])
+def test_evaluate_checks_test_ids_against_the_sizes(test, options, message):
+    with pytest.raises(ValueError, match=message):
+        evaluate(FixedScores(np.zeros((2, 12))), TRAIN[["user", "item"]], test, "TOPN",
+                 n_users=2, n_items=12, **options)
+
+
+@pytest.mark.parametrize("candidates, message", [
+    ([-1], "unknown item id -1"), ([12], "unknown item id 12"), ([], "candidates is empty"),
+    ([[1, 2]], "1-D"),
+])
+def test_cold_candidates_are_checked(candidates, message):
+    test = pd.DataFrame({"user": [0], "item": [5]})
+    with pytest.raises(ValueError, match=message):
+        evaluate(FixedScores(np.zeros((2, 12))), TRAIN[["user", "item"]], test, "COLD",
+                 n_users=2, n_items=12, candidates=candidates)
+
+
+def test_a_fitted_model_sets_the_sizes():
+    model = MostPopular().fit(TRAIN, 2, 12)
+    test = pd.DataFrame({"user": [1], "item": [12]})
+    with pytest.raises(ValueError, match="unknown id 12"):
+        evaluate(model, TRAIN, test, "TOPN", fitted=True)
+
+
+def test_validation_returns_the_protocols_metrics_of_evaluate():
+    model = MostPopular().fit(TRAIN, 2, 12)
+    held_out = pd.DataFrame({"user": [0, 1], "item": [1, 0]})
+    row = evaluate(model, TRAIN, held_out, "TOPN", fitted=True)
+    assert Validation(TRAIN, held_out, "TOPN")(model) == {
+        name: row[name] for name in ("Precision@10", "Recall@10", "Recall@20", "NDCG@10",
+                                     "Coverage@10")}
+    assert Validation(TRAIN, held_out, "TOPN", metrics=["NDCG@10"])(model) == {
+        "NDCG@10": row["NDCG@10"]}
+    with pytest.raises(ValueError, match="not"):
+        Validation(TRAIN, held_out, "TOPN", metrics=["RMSE"])
+
+
+def test_sweep_evaluates_one_model_per_value():
+    frame = pd.DataFrame({"user": [0, 0, 1, 1], "item": [0, 1, 1, 2]})
+    table = sweep(lambda k: MostPopular(), [1, 2], frame, frame, "TOPN", n_users=2, n_items=3,
+                  parameter="k")
+    assert list(table["k"]) == [1, 2] and "NDCG@10" in table
+    with pytest.raises(ValueError, match="at least one"):
+        sweep(lambda k: MostPopular(), [], frame, frame, "TOPN", n_users=2, n_items=3)
+
+
+def test_next_item_ranks_excludes_history_and_counts_ties_half():
+    class Fixed:  # scores items 0..4 as 4, 3, 3, 1, 0 for every user
+        def score_items(self, users):
+            return np.tile([4.0, 3.0, 3.0, 1.0, 0.0], (len(users), 1))
+
+    history = pd.DataFrame({"user": [0, 0, 1], "item": [0, 4, 3]})
+    test = pd.DataFrame({"user": [0, 1], "item": [3, 2]})
+    ranks = next_item_ranks(Fixed(), history, test, n_users=2, n_items=5)
+    # User 0 saw item 0: items 1 and 2 beat item 3. User 1: item 0 beats 2, item 1 ties.
+    np.testing.assert_allclose(ranks["rank"], [2.0, 1.5])
+    np.testing.assert_array_equal(ranks["history_length"], [2, 1])
+    with pytest.raises(ValueError, match="item"):
+        next_item_ranks(Fixed(), history, test.assign(item=[3, 9]), n_users=2, n_items=5)

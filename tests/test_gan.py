@@ -1,10 +1,11 @@
-"""CFGAN on planted communities, its monitoring and validation, and chapter 8's checks."""
+"""CFGAN on planted communities, its monitoring and validation."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_lab.exercises import gan as exercises
+from recsys_lab.evaluate import Validation
+from recsys_lab.splits import topn_split
 
 gan = pytest.importorskip("recsys_lab.models.gan")
 
@@ -60,21 +61,29 @@ def test_recommends_within_the_planted_community(planted, adversarial):
     assert (scores[rows, held_out] > scores[rows, other]).mean() >= 0.9
 
 
-def test_training_log_monitors_both_players(planted):
+def test_curves_monitor_both_players(planted):
     _, _, fitted = planted
-    log = fitted[True].training_log_
-    assert list(log.columns) == ["d_loss", "g_loss", "d_real", "d_fake", "top10_overlap",
-                                 "seconds"]
+    log = fitted[True].curves_
+    assert list(log.columns) == ["loss", "d_loss", "d_real", "d_fake", "top10_overlap"]
     assert len(log) == SMALL["epochs"] and np.isfinite(log.to_numpy()).all()
     assert log[["d_real", "d_fake", "top10_overlap"]].stack().between(0, 1).all()
     # Trained alone there is no discriminator to monitor.
-    assert (fitted[False].training_log_["d_loss"] == 0).all()
+    assert (fitted[False].curves_["d_loss"] == 0).all()
+
+
+def test_validation_metrics_join_the_curves():
+    train, _ = communities(seed=3)
+    fit_part, valid = topn_split(train, seed=1)
+    model = gan.CFGAN(**dict(SMALL, epochs=2))
+    model.fit(fit_part, N_USERS, N_ITEMS, valid=Validation(fit_part, valid, "TOPN",
+                                                           metrics=["NDCG@10"]))
+    assert list(model.curves_.columns)[-1] == "NDCG@10" and len(model.curves_) == 2
 
 
 def test_generated_profiles_stay_diverse(planted):
     """Two communities: a collapsed generator would give everyone the same top 5."""
     _, _, fitted = planted
-    assert fitted[True].training_log_["top10_overlap"].iloc[-1] < 0.9
+    assert fitted[True].curves_["top10_overlap"].iloc[-1] < 0.9
 
 
 def test_same_seed_same_scores():
@@ -85,14 +94,14 @@ def test_same_seed_same_scores():
     np.testing.assert_array_equal(first, again)
 
 
-def test_sample_negatives_only_picks_non_interacted_items():
+def test_negative_item_mask_only_picks_non_interacted_items():
     rng = np.random.default_rng(0)
     purchases = (rng.random((50, 300)) < 0.2).astype("float32")
-    mask = np.asarray(gan.sample_negatives(purchases, 0.3, seed=1))
+    mask = np.asarray(gan.negative_item_mask(purchases, 0.3, seed=1))
     assert set(np.unique(mask)) <= {0.0, 1.0}
     assert not mask[purchases == 1].any()
     assert abs(mask[purchases == 0].mean() - 0.3) < 0.02
-    everything = np.asarray(gan.sample_negatives(purchases, 1.0, seed=1))
+    everything = np.asarray(gan.negative_item_mask(purchases, 1.0, seed=1))
     np.testing.assert_array_equal(everything, 1 - purchases)
 
 
@@ -142,52 +151,6 @@ def test_generator_alone_keeps_no_discriminator_and_counts_only_the_generator():
     alone = gan.CFGAN(adversarial=False, **dict(SMALL, epochs=1)).fit(train, N_USERS, N_ITEMS)
     adversarial = gan.CFGAN(**dict(SMALL, epochs=1)).fit(train, N_USERS, N_ITEMS)
     assert alone.discriminator_ is None
-    assert count_parameters(alone) == alone.generator_.count_params()
-    assert count_parameters(adversarial) == (adversarial.generator_.count_params()
+    assert count_parameters(alone) == alone.network_.count_params()
+    assert count_parameters(adversarial) == (adversarial.network_.count_params()
                                              + adversarial.discriminator_.count_params())
-
-
-# --- chapter 8's exercise checks: each accepts the reference and rejects a wrong answer ---
-
-def test_check_gan_value():
-    def right(p, q):
-        m = p + q
-        terms = [np.where(x > 0, x * np.log(np.where(x > 0, x, 1) / m), 0.0) for x in (p, q)]
-        return float(sum(t.sum() for t in terms))
-
-    def forgot_q(p, q):
-        return float(np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1) / (p + q)), 0)))
-
-    assert exercises.check_gan_value(right)
-    assert not exercises.check_gan_value(forgot_q)
-    assert not exercises.check_gan_value(lambda p, q: ...)
-
-
-def test_check_logit_gradients():
-    def right(t):
-        d = 1 / (1 + np.exp(-t))
-        return -d, -(1 - d)
-
-    def swapped(t):
-        d = 1 / (1 + np.exp(-t))
-        return -(1 - d), -d
-
-    assert exercises.check_logit_gradients(right)
-    assert not exercises.check_logit_gradients(swapped)
-    assert not exercises.check_logit_gradients(lambda t: ...)
-
-
-def test_check_negative_mask():
-    def right(purchases, ratio, rng):
-        return ((rng.random(purchases.shape) < ratio) & (purchases == 0)).astype(float)
-
-    def includes_purchases(purchases, ratio, rng):
-        return (rng.random(purchases.shape) < ratio).astype(float)
-
-    def fixed_pattern(purchases, ratio, rng):
-        return right(purchases, ratio, np.random.default_rng(0))
-
-    assert exercises.check_negative_mask(right)
-    assert not exercises.check_negative_mask(includes_purchases)
-    assert not exercises.check_negative_mask(fixed_pattern)
-    assert not exercises.check_negative_mask(lambda purchases, ratio, rng: ...)

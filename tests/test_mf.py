@@ -5,25 +5,16 @@ import pandas as pd
 import pytest
 
 from recsys_lab.datasets import synthetic_ratings
-from recsys_lab.exercises.mf import (
-    _reference_als_user,
-    _reference_most_similar,
-    _reference_sgd_update,
-    check_als_user_solve,
-    check_most_similar,
-    check_overfitting_reg,
-    check_sgd_update,
-)
+from recsys_lab.evaluate import Validation
 from recsys_lab.models.mf import (
     ALSMatrixFactorization,
+    ImplicitALS,
     KerasMatrixFactorization,
     SGDMatrixFactorization,
-    mf_gradients,
-    mf_loss,
-    model_parameters,
-    numerical_gradient,
+    implicit_targets,
 )
-from recsys_lab.splits import rating_split
+from recsys_lab.scratch.mf import mf_gradients, mf_loss, numerical_gradient
+from recsys_lab.splits import rating_split, topn_split
 
 
 def random_problem(n_users=5, n_items=4, k=3, n_ratings=15, seed=0):
@@ -38,27 +29,27 @@ def random_problem(n_users=5, n_items=4, k=3, n_ratings=15, seed=0):
     return params, users, items, ratings
 
 
-@pytest.mark.parametrize("reg, reg_bias", [(0.0, 0.0), (0.1, 0.02), (0.7, 0.3)])
-def test_analytic_gradient_matches_central_differences(reg, reg_bias):
+@pytest.mark.parametrize("l2, l2_bias", [(0.0, 0.0), (0.1, 0.02), (0.7, 0.3)])
+def test_analytic_gradient_matches_central_differences(l2, l2_bias):
     params, users, items, ratings = random_problem()
-    analytic = mf_gradients(params, users, items, ratings, reg, reg_bias)
+    analytic = mf_gradients(params, users, items, ratings, l2, l2_bias)
     for name, gradient in analytic.items():
         numeric = numerical_gradient(
-            lambda: mf_loss(params, users, items, ratings, reg, reg_bias), params[name])
+            lambda: mf_loss(params, users, items, ratings, l2, l2_bias), params[name])
         np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-7, err_msg=name)
 
 
 def test_one_sgd_batch_is_a_gradient_step():
     """A batch holding every rating moves each parameter by −lr × the full gradient."""
     params, users, items, ratings = random_problem(seed=1)
-    model = SGDMatrixFactorization(n_factors=3, lr=0.01, reg=0.2, reg_bias=0.05)
+    model = SGDMatrixFactorization(n_factors=3, learning_rate=0.01, l2=0.2, l2_bias=0.05)
     model.global_mean_ = params["global_mean"]
     model.user_bias_, model.item_bias_ = params["user_bias"].copy(), params["item_bias"].copy()
     model.user_factors_ = params["user_factors"].copy()
     model.item_factors_ = params["item_factors"].copy()
     model._step(users, items, ratings)
     gradients = mf_gradients(params, users, items, ratings, 0.2, 0.05)
-    stepped = model_parameters(model)
+    stepped = model.parameters()
     for name, gradient in gradients.items():
         np.testing.assert_allclose(stepped[name], params[name] - 0.01 * gradient, atol=1e-12)
 
@@ -67,9 +58,9 @@ def test_als_half_steps_are_exact_minimisers():
     """ALS ends with an item step, so the gradient of L for every item parameter is zero."""
     data = synthetic_ratings(n_users=60, n_items=40, rank=2, seed=3)
     frame = data.ratings
-    model = ALSMatrixFactorization(n_factors=2, reg=0.3, reg_bias=0.1, n_iter=3)
+    model = ALSMatrixFactorization(n_factors=2, l2=0.3, l2_bias=0.1, epochs=3)
     model.fit(frame, data.n_users, data.n_items)
-    gradients = mf_gradients(model_parameters(model), frame["user"], frame["item"],
+    gradients = mf_gradients(model.parameters(), frame["user"], frame["item"],
                              frame["rating"], 0.3, 0.1)
     np.testing.assert_allclose(gradients["item_factors"], 0, atol=1e-9)
     np.testing.assert_allclose(gradients["item_bias"], 0, atol=1e-9)
@@ -80,12 +71,14 @@ def test_als_objective_never_increases():
     data = synthetic_ratings(n_users=80, n_items=50, rank=3, seed=4)
     frame = data.ratings
     losses = []
-    for n_iter in range(1, 6):
-        model = ALSMatrixFactorization(n_factors=3, reg=0.2, n_iter=n_iter)
+    for epochs in range(1, 6):
+        model = ALSMatrixFactorization(n_factors=3, l2=0.2, epochs=epochs)
         model.fit(frame, data.n_users, data.n_items)
-        losses.append(mf_loss(model_parameters(model), frame["user"], frame["item"],
-                              frame["rating"], 0.2, model.reg_bias))
+        losses.append(mf_loss(model.parameters(), frame["user"], frame["item"],
+                              frame["rating"], 0.2, model.l2_bias))
     assert np.all(np.diff(losses) <= 1e-9)
+    # curves_ records the same objective, per rating, after every epoch.
+    np.testing.assert_allclose(model.curves_["loss"] * len(frame), losses)
 
 
 # Planted low-rank data: 300 users × 200 items, rank 3, each user rates 30% of the items,
@@ -108,8 +101,8 @@ def full_matrix_rmse(model, data):
 
 
 @pytest.mark.parametrize("model", [
-    ALSMatrixFactorization(n_factors=3, reg=0.01, reg_bias=0.01, n_iter=15),
-    SGDMatrixFactorization(n_factors=3, lr=0.02, reg=0.01, reg_bias=0.01, n_epochs=60),
+    ALSMatrixFactorization(n_factors=3, l2=0.01, l2_bias=0.01, epochs=15),
+    SGDMatrixFactorization(n_factors=3, learning_rate=0.02, l2=0.01, l2_bias=0.01, epochs=60),
 ], ids=["ALS", "SGD"])
 def test_numpy_models_recover_a_planted_low_rank_matrix(model, planted):
     model.fit(planted.ratings, planted.n_users, planted.n_items)
@@ -120,8 +113,8 @@ def test_numpy_models_recover_a_planted_low_rank_matrix(model, planted):
 
 
 def test_keras_model_recovers_a_planted_low_rank_matrix(planted):
-    model = KerasMatrixFactorization(n_factors=3, reg=0.001, reg_bias=0.001,
-                                     learning_rate=0.02, batch_size=512, max_epochs=60,
+    model = KerasMatrixFactorization(n_factors=3, l2=0.001, l2_bias=0.001,
+                                     learning_rate=0.02, batch_size=512, epochs=60,
                                      patience=5)
     model.fit(planted.ratings, planted.n_users, planted.n_items)
     assert full_matrix_rmse(model, planted) < PLANTED_TOLERANCE
@@ -133,12 +126,15 @@ def test_keras_model_recovers_a_planted_low_rank_matrix(planted):
     np.testing.assert_allclose(model._raw(users, items), from_keras, atol=1e-4)
     assert model.user_factors_.shape == (planted.n_users, 3)
     assert model.item_bias_.shape == (planted.n_items,)
-    assert 1 <= model.best_epoch_ <= len(model.curves_["validation"])
+    curves = model.curves_
+    assert list(curves.columns) == ["loss", "train_RMSE", "held_out_RMSE"]
+    assert model.best_epoch_ == curves["held_out_RMSE"].idxmin()
+    assert len(curves) == model.epochs or len(curves) - model.best_epoch_ == model.patience
 
 
 def test_fitted_attributes_and_interface():
     data = synthetic_ratings(n_users=30, n_items=20, seed=5)
-    model = ALSMatrixFactorization(n_factors=4, n_iter=3).fit(data.ratings, 30, 20)
+    model = ALSMatrixFactorization(n_factors=4, epochs=3).fit(data.ratings, 30, 20)
     assert isinstance(model.global_mean_, float)
     assert model.user_bias_.shape == (30,) and model.item_bias_.shape == (20,)
     assert model.user_factors_.shape == (30, 4) and model.item_factors_.shape == (20, 4)
@@ -155,22 +151,30 @@ def test_fitted_attributes_and_interface():
 def test_validation_curves_are_recorded():
     data = synthetic_ratings(n_users=60, n_items=40, seed=6)
     train, valid = rating_split(data.ratings, seed=1)
-    model = SGDMatrixFactorization(n_factors=2, n_epochs=4).fit(train, 60, 40, valid=valid)
-    assert len(model.curves_["train"]) == len(model.curves_["validation"]) == 4
-    assert model.curves_["train"][-1] < model.curves_["train"][0]
+    model = SGDMatrixFactorization(n_factors=2, epochs=4)
+    model.fit(train, 60, 40, valid=Validation(train, valid, "RATING"))
+    curves = model.curves_
+    assert list(curves.columns) == ["loss", "train_RMSE", "RMSE", "MAE"]
+    assert list(curves.index) == [1, 2, 3, 4] and curves.index.name == "epoch"
+    assert curves["train_RMSE"].iloc[-1] < curves["train_RMSE"].iloc[0]
+    # The last row is what evaluating the fitted model on the validation split gives.
+    from recsys_lab.evaluate import evaluate
+
+    final = evaluate(model, train, valid, "RATING", fitted=True)
+    assert curves["RMSE"].iloc[-1] == pytest.approx(final["RMSE"])
 
 
 def test_same_seed_same_model():
     data = synthetic_ratings(n_users=40, n_items=30, seed=7)
-    first = SGDMatrixFactorization(n_factors=3, n_epochs=3, seed=4).fit(data.ratings, 40, 30)
-    again = SGDMatrixFactorization(n_factors=3, n_epochs=3, seed=4).fit(data.ratings, 40, 30)
+    first = SGDMatrixFactorization(n_factors=3, epochs=3, seed=4).fit(data.ratings, 40, 30)
+    again = SGDMatrixFactorization(n_factors=3, epochs=3, seed=4).fit(data.ratings, 40, 30)
     np.testing.assert_array_equal(first.item_factors_, again.item_factors_)
 
 
 def test_als_gives_unrated_items_zero_factors_and_bias():
     data = synthetic_ratings(n_users=40, n_items=30, seed=8)
     train = data.ratings[data.ratings["item"] != 7]
-    model = ALSMatrixFactorization(n_factors=3, n_iter=4).fit(train, 40, 30)
+    model = ALSMatrixFactorization(n_factors=3, epochs=4).fit(train, 40, 30)
     assert model.item_bias_[7] == 0 and np.all(model.item_factors_[7] == 0)
     np.testing.assert_allclose(model.predict([2], [7]),
                                model.global_mean_ + model.user_bias_[2])
@@ -191,58 +195,38 @@ def test_bad_input_raises_value_error_naming_the_problem(model, frame, message):
 
 def test_bad_settings_and_validation_frames_raise():
     frame = pd.DataFrame({"user": [0, 1], "item": [0, 1], "rating": [3.0, 4.0]})
-    with pytest.raises(ValueError, match="reg must be positive"):
-        ALSMatrixFactorization(reg=0.0).fit(frame, 2, 2)
-    with pytest.raises(ValueError, match="lr must be positive"):
-        SGDMatrixFactorization(lr=-1).fit(frame, 2, 2)
-    with pytest.raises(ValueError, match="valid"):
-        SGDMatrixFactorization().fit(frame, 2, 2, valid=frame.assign(item=[0, 5]))
-    with pytest.raises(ValueError, match="holds out its own"):
-        KerasMatrixFactorization().fit(frame, 2, 2, valid=frame)
+    with pytest.raises(ValueError, match="l2 must be a number > 0"):
+        ALSMatrixFactorization(l2=0.0).fit(frame, 2, 2)
+    with pytest.raises(ValueError, match="learning_rate must be a number > 0"):
+        SGDMatrixFactorization(learning_rate=-1).fit(frame, 2, 2)
+    with pytest.raises(ValueError, match="epochs must be an integer ≥ 1, got 0.5"):
+        ALSMatrixFactorization(epochs=0.5).fit(frame, 2, 2)
+    with pytest.raises(ValueError, match="valid must be a function"):
+        SGDMatrixFactorization().fit(frame, 2, 2, valid=frame)
+    with pytest.raises(ValueError, match="validation_fraction must be a number > 0 and < 1"):
+        KerasMatrixFactorization(validation_fraction=1.5).fit(frame, 2, 2)
     with pytest.raises(ValueError, match="not fitted"):
         ALSMatrixFactorization().predict([0], [0])
     with pytest.raises(ValueError, match="unknown item id"):
-        ALSMatrixFactorization(n_iter=1).fit(frame, 2, 2).predict([0], [2])
+        ALSMatrixFactorization(epochs=1).fit(frame, 2, 2).predict([0], [2])
 
 
-# --- exercise checkers: each accepts the reference answer and rejects a wrong one -----------
+def test_keras_model_on_a_handful_of_ratings_gives_a_clear_error():
+    frame = pd.DataFrame({"user": [0, 1, 1], "item": [0, 1, 0], "rating": [3.0, 4.0, 2.0]})
+    with pytest.raises(ValueError, match="only 3 ratings"):
+        KerasMatrixFactorization().fit(frame, 2, 2)
 
 
-def test_check_sgd_update():
-    assert check_sgd_update(_reference_sgd_update)
-
-    def stale(r, mu, b_u, b_i, p_u, q_i, lr, reg):
-        e = r - (mu + b_u + b_i + p_u @ q_i)
-        p_u = p_u + lr * (e * q_i - reg * p_u)
-        q_i = q_i + lr * (e * p_u - reg * q_i)  # uses the new p_u
-        return b_u + lr * (e - reg * b_u), b_i + lr * (e - reg * b_i), p_u, q_i
-
-    feedback = check_sgd_update(stale)
-    assert not feedback and "new" in feedback.message
-    assert not check_sgd_update(lambda *args: None)
-
-
-def test_check_als_user_solve():
-    assert check_als_user_solve(_reference_als_user)
-    unweighted = check_als_user_solve(
-        lambda q, y, reg: np.linalg.solve(q.T @ q + reg * np.eye(q.shape[1]), q.T @ y))
-    assert not unweighted and "n_u" in unweighted.message
-    assert not check_als_user_solve(lambda q, y, reg: ...)
-
-
-def test_check_most_similar():
-    factors = np.random.default_rng(0).normal(size=(60, 4))
-    assert check_most_similar(_reference_most_similar, factors)
-    feedback = check_most_similar(lambda f, i, n: np.argsort(-(f @ f[i]))[1:n + 1], factors)
-    assert not feedback
-    assert not check_most_similar(lambda f, i, n: ..., factors)
-
-
-def test_check_overfitting_reg():
-    data = synthetic_ratings(n_users=100, n_items=80, rank=3, density=0.1, noise=0.5, seed=9)
-    train, valid = rating_split(data.ratings, seed=1)
-    sizes = dict(n_users=100, n_items=80, n_factors=20)
-    assert check_overfitting_reg(1e-4, train, valid, **sizes)
-    assert not check_overfitting_reg(1.0, train, valid, **sizes)
-    assert not check_overfitting_reg(None, train, valid, **sizes)
-    assert not check_overfitting_reg(0, train, valid, **sizes)
+def test_implicit_als_fits_ones_and_sampled_zeros():
+    data = synthetic_ratings(n_users=60, n_items=40, rank=2, density=0.2, seed=10)
+    train, valid = topn_split(data.ratings, seed=1)
+    model = ImplicitALS(n_factors=4, epochs=3)
+    model.fit(train, 60, 40, valid=Validation(train, valid, "TOPN", metrics=["NDCG@10"]))
+    assert list(model.curves_.columns) == ["loss", "train_RMSE", "NDCG@10"]
+    assert model.mf_.l2 == model.mf_.l2_bias == model.l2
+    np.testing.assert_allclose(model.score_items([3]), model.mf_.score_items([3]))
+    targets = implicit_targets(model.history_, np.arange(40), 2, seed=0)
+    positives = targets[targets["rating"] == 1]
+    assert len(positives) == model.history_.nnz
+    zeros = targets[targets["rating"] == 0]
+    assert not np.asarray(model.history_[zeros["user"], zeros["item"]]).any()

@@ -1,14 +1,14 @@
-"""Chapter 3: neural CF models recover a planted preference; losses, sampling and checkers."""
+"""Chapter 3: neural CF models recover a planted preference; losses and sampling."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys_lab import sampling
-from recsys_lab.exercises import ncf as exercises
+from recsys_lab import evaluate, features
 from recsys_lab.models import ncf
-from recsys_lab.models.mf import numerical_gradient
+from recsys_lab.scratch import ranking
+from recsys_lab.scratch.mf import numerical_gradient
 
 # --------------------------------------------------------------------------------------------
 # Synthetic implicit feedback with a planted answer
@@ -63,7 +63,7 @@ def test_models_recover_the_planted_groups(name):
     assert top_unseen_in_group(model, train) >= 0.9
     assert model.score_items([0, 1]).shape == (2, N_ITEMS)
     assert len(model.curves_["loss"]) == FAST["epochs"]
-    assert model.curves_["loss"][-1] < model.curves_["loss"][0]
+    assert model.curves_["loss"].iloc[-1] < model.curves_["loss"].iloc[0]
 
 
 def test_fits_are_reproducible():
@@ -95,7 +95,7 @@ def test_gmf_is_a_rescaled_dot_product():
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("loss", [sampling.bce_loss, sampling.bpr_loss])
+@pytest.mark.parametrize("loss", [ranking.bce_with_gradients, ranking.bpr_with_gradients])
 def test_numpy_loss_gradients_match_finite_differences(loss):
     rng = np.random.default_rng(0)
     positive, negative = rng.normal(size=4), rng.normal(size=(4, 3)) * 3
@@ -118,7 +118,7 @@ def test_keras_losses_and_gradients_match_numpy(name):
     with tf.GradientTape() as tape:
         value = getattr(ncf, f"{name}_loss")(positive, negative, tf.ones((5, 4), "float64"))
     grads = tape.gradient(value, [positive, negative])
-    expected, grad_positive, grad_negative = getattr(sampling, f"{name}_loss")(
+    expected, grad_positive, grad_negative = getattr(ranking, f"{name}_with_gradients")(
         positive.numpy(), negative.numpy())
     assert float(value) == pytest.approx(expected, rel=1e-10)
     np.testing.assert_allclose(grads[0].numpy(), grad_positive, atol=1e-12)
@@ -130,7 +130,7 @@ def test_masked_negatives_do_not_count():
     mask = np.array([[1.0, 0.0], [1.0, 0.0]])
     for name in ("bce", "bpr"):
         masked = float(getattr(ncf, f"{name}_loss")(positive, negative, mask))
-        kept = getattr(sampling, f"{name}_loss")(positive, negative[:, :1])[0]
+        kept = getattr(ranking, f"{name}_with_gradients")(positive, negative[:, :1])[0]
         assert masked == pytest.approx(kept, rel=1e-6)
 
 
@@ -167,7 +167,7 @@ def test_sample_negatives_never_returns_a_positive_and_is_uniform():
     dense[:, 3] = False  # every user has at least one negative
     history = sp.csr_matrix(dense.astype(float))
     users = np.repeat(np.arange(20), 50)
-    negatives = sampling.sample_negatives(history, users, 40, rng)
+    negatives = ranking.sample_unseen_items(history, users, 40, rng)
     assert negatives.shape == (1000, 40)
     assert not dense[users[:, None], negatives].any()
     user = 0  # uniform over the user's unseen items (tolerance: 3 percentage points)
@@ -178,7 +178,7 @@ def test_sample_negatives_never_returns_a_positive_and_is_uniform():
 def test_sample_negatives_rejects_a_user_without_negatives():
     history = sp.csr_matrix(np.ones((2, 3)))
     with pytest.raises(ValueError, match="every item"):
-        sampling.sample_negatives(history, [1], 2, np.random.default_rng(0))
+        ranking.sample_unseen_items(history, [1], 2, np.random.default_rng(0))
 
 
 class FixedScores:
@@ -200,28 +200,28 @@ def test_full_hit_rate_counts_unseen_items_above_the_test_item():
     scores = np.zeros((2, 14))
     scores[0, 1], scores[0, 3:12] = 5.0, 6.0
     scores[1, 2], scores[1, 3:13] = 5.0, 6.0
-    assert sampling.full_hit_rate(FixedScores(scores), train, test, k=10) == 0.5
+    assert evaluate.full_hit_rate(FixedScores(scores), train, test, k=10) == 0.5
 
 
 def test_score_cache_scores_once_and_checks_ids():
     scores = np.arange(6.0).reshape(2, 3)
-    cache = sampling.ScoreCache(FixedScores(scores))
+    cache = evaluate.ScoreCache(FixedScores(scores))
     np.testing.assert_array_equal(cache.score_items([1, 0]), scores[[1, 0]])
     assert (cache.n_users_, cache.n_items_) == (2, 3)
-    with pytest.raises(ValueError, match="users must lie in 0..1"):
+    with pytest.raises(ValueError, match="unknown user id 2"):
         cache.score_items([2])
 
 
 def test_feature_builders():
     users = pd.DataFrame({"user": [1, 0, 2], "age": [17, 30, 60], "gender": ["M", "F", "M"],
                           "occupation": ["artist", "writer", "artist"]})
-    x = ncf.user_features(users)
+    x = features.user_features(users)
     assert x.shape == (3, 6 + 2 + 2)
     np.testing.assert_array_equal(x.sum(axis=1), [3, 3, 3])
     assert x[1, 0] == 1 and x[0, 2] == 1 and x[2, 5] == 1  # age groups <18, 25-34, 56+
     items = pd.DataFrame({"item": [0, 1, 2], "genres": [["Drama"], ["Comedy", "Drama"], []],
                           "year": pd.array([1995, 1938, None], dtype="Int64")})
-    y = ncf.item_features(items)
+    y = features.item_features(items)
     assert y.shape == (3, 2 + 2 + 1)  # 2 genres, 2 decades (1940 pools older films), unknown
     np.testing.assert_array_equal(y[2], [0, 0, 0, 0, 1])
 
@@ -235,7 +235,7 @@ def test_bad_input_names_the_problem():
     train = communities()
     with pytest.raises(ValueError, match="loss must be one of"):
         ncf.DotProductMF(loss="mse").fit(train, N_USERS, N_ITEMS)
-    with pytest.raises(ValueError, match="n_negatives must be a positive integer"):
+    with pytest.raises(ValueError, match="n_negatives must be an integer ≥ 1, got 0"):
         ncf.GMF(n_negatives=0).fit(train, N_USERS, N_ITEMS)
     with pytest.raises(ValueError, match=r"user_features must have shape \(n_users=60"):
         ncf.TwoTower(user_features=np.ones((5, 2))).fit(train, N_USERS, N_ITEMS)
@@ -244,51 +244,6 @@ def test_bad_input_names_the_problem():
     with pytest.raises(ValueError, match="unknown user id"):
         ncf.MLPRecommender(epochs=1).fit(train, N_USERS, N_ITEMS).score_items([N_USERS])
     with pytest.raises(ValueError, match="users needs columns"):
-        ncf.user_features(pd.DataFrame({"user": [0]}))
+        features.user_features(pd.DataFrame({"user": [0]}))
     with pytest.raises(ValueError, match=r"positive must have shape \(n,\)"):
-        sampling.bpr_loss(np.ones(3), np.ones(3))
-
-
-# --------------------------------------------------------------------------------------------
-# Exercise checkers accept the reference and reject a typical mistake
-# --------------------------------------------------------------------------------------------
-
-
-def test_check_bpr_gradients():
-    def right(p_u, q_i, q_j):
-        weight = -1 / (1 + np.exp(p_u @ (q_i - q_j)))
-        return weight * (q_i - q_j), weight * p_u, -weight * p_u
-
-    def wrong_sign(p_u, q_i, q_j):
-        return tuple(-g for g in right(p_u, q_i, q_j))
-
-    assert exercises.check_bpr_gradients(right)
-    feedback = exercises.check_bpr_gradients(wrong_sign)
-    assert not feedback and "sign" in feedback.message
-    assert not exercises.check_bpr_gradients(lambda p, qi, qj: ...)
-
-
-def test_check_sample_negatives():
-    def right(history, user, n, rng):
-        return rng.choice(np.setdiff1d(np.arange(history.shape[1]), history[user].indices), n)
-
-    def any_item(history, user, n, rng):
-        return rng.integers(0, history.shape[1], n)
-
-    assert exercises.check_sample_negatives(right)
-    assert not exercises.check_sample_negatives(any_item)
-    assert not exercises.check_sample_negatives(lambda *args: ...)
-
-
-def test_check_gmf_as_mf():
-    assert exercises.check_gmf_as_mf(lambda P, Q, h: (P * h, Q))
-    assert exercises.check_gmf_as_mf(lambda P, Q, h: (P, Q * h))
-    assert not exercises.check_gmf_as_mf(lambda P, Q, h: (P, Q))
-    assert not exercises.check_gmf_as_mf(lambda P, Q, h: ...)
-
-
-def test_check_random_sampled_hit_rate():
-    assert exercises.check_random_sampled_hit_rate(10 / 101)
-    feedback = exercises.check_random_sampled_hit_rate(0.1)
-    assert not feedback and "101" in feedback.message
-    assert not exercises.check_random_sampled_hit_rate(None)
+        ranking.bpr_with_gradients(np.ones(3), np.ones(3))

@@ -44,6 +44,6 @@ def test_seq_references(movielens):
 
 
 def test_biases_rating_matches_baseline_only(movielens):
-    row = run(Biases(reg_item=10, reg_user=15), *rating_split(movielens.ratings), "RATING",
+    row = run(Biases(l2_item=10, l2_user=15), *rating_split(movielens.ratings), "RATING",
               movielens)
     assert row["RMSE"] == pytest.approx(0.944, abs=0.01)

@@ -116,3 +116,34 @@ def test_cost_vs_accuracy_plot_has_one_labelled_point_per_model():
         assert ax.get_xscale() == "log"
     with pytest.raises(ValueError, match="parameters"):
         plot_cost_vs_accuracy(table.drop(columns="parameters"), "NDCG@10")
+
+
+def test_count_parameters_counts_arrays_shared_with_a_sub_model_once():
+    from recsys_lab.models.mf import ImplicitALS
+
+    ratings = synthetic_ratings(n_users=30, n_items=20, seed=0).ratings
+    model = ImplicitALS(n_factors=3, epochs=1).fit(ratings, 30, 20)
+    assert registry.count_parameters(model) == registry.count_parameters(model.mf_) == (
+        30 * 3 + 20 * 3 + 30 + 20)
+
+
+def test_run_all_gives_one_tidy_row_per_entry_with_costs(monkeypatch):
+    ratings = synthetic_ratings(n_users=60, n_items=40, seed=1).ratings
+    data = SimpleNamespace(ratings=ratings, n_users=60, n_items=40)
+    monkeypatch.setattr(registry, "ENTRIES", tuple(
+        e for e in registry.ENTRIES if e.factory.startswith("recsys_lab.baselines")
+        and e.protocol in ("RATING", "TOPN")))
+    table = registry.run_all(["RATING", "TOPN"], data)
+    assert list(table[["protocol", "model"]].itertuples(index=False, name=None)) == [
+        ("RATING", "GlobalMean"), ("RATING", "Biases"), ("TOPN", "MostPopular"),
+        ("TOPN", "ItemKNN"), ("TOPN", "EASE")]
+    assert list(table.columns[:3]) == ["protocol", "model", "chapter"]
+    assert list(table.columns[-3:]) == ["fit_seconds", "score_seconds", "parameters"]
+    assert table.loc[table["model"] == "EASE", "parameters"].item() == 40 * 40
+    assert np.isnan(table.loc[table["model"] == "EASE", "RMSE"].item())
+    from recsys_lab.evaluate import Leaderboard
+
+    topn = Leaderboard(table.to_dict("records")).table("TOPN")
+    assert list(topn.columns[-2:]) == ["fit_seconds", "parameters"]
+    with pytest.raises(ValueError, match="unknown protocol"):
+        registry.run_all(["RANK"], data)

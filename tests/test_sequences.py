@@ -86,20 +86,3 @@ def test_all_windows_use_every_transition_exactly_once():
 def test_bad_input_raises_a_named_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
-
-
-def test_next_item_ranks_excludes_history_and_counts_ties_half():
-    from recsys_lab.sequences import next_item_ranks
-
-    class Fixed:  # scores items 0..4 as 4, 3, 3, 1, 0 for every user
-        def score_items(self, users):
-            return np.tile([4.0, 3.0, 3.0, 1.0, 0.0], (len(users), 1))
-
-    history = pd.DataFrame({"user": [0, 0, 1], "item": [0, 4, 3]})
-    test = pd.DataFrame({"user": [0, 1], "item": [3, 2]})
-    ranks = next_item_ranks(Fixed(), history, test, n_users=2, n_items=5)
-    # User 0 saw item 0: items 1 and 2 beat item 3. User 1: item 0 beats 2, item 1 ties.
-    np.testing.assert_allclose(ranks["rank"], [2.0, 1.5])
-    np.testing.assert_array_equal(ranks["history_length"], [2, 1])
-    with pytest.raises(ValueError, match="item"):
-        next_item_ranks(Fixed(), history, test.assign(item=[3, 9]), n_users=2, n_items=5)

@@ -6,26 +6,19 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from recsys_lab.baselines import MostPopular  # noqa: E402
-from recsys_lab.evaluate import evaluate  # noqa: E402
-from recsys_lab.exercises.sequential import (  # noqa: E402
-    check_gru_parameter_count,
-    check_gru_step,
-    check_transition_counts,
-    gru_parameter_count,
-    gru_step_reset_after,
-    gru_step_reset_before,
-    transition_counts,
-)
+from recsys_lab.evaluate import Validation, evaluate  # noqa: E402
 from recsys_lab.models.sequential import GRU4Rec, MarkovChain  # noqa: E402
+from recsys_lab.scratch.gru import gru_step  # noqa: E402
 from recsys_lab.splits import seq_split  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def fitted_gru(chain):
     split = seq_split(chain.ratings)
-    model = GRU4Rec(embedding_dim=16, hidden_units=32, max_len=20, dropout=0.0, n_epochs=15,
+    model = GRU4Rec(embedding_dim=16, hidden_units=32, max_len=20, dropout=0.0, epochs=15,
                     batch_size=32, learning_rate=1e-2)
-    model.fit(split.train, chain.n_users, chain.n_items, valid=split.valid)
+    model.fit(split.train, chain.n_users, chain.n_items,
+              valid=Validation(split.train, split.valid, "SEQ"))
     return split, model
 
 
@@ -38,21 +31,18 @@ def numpy_gru(step, inputs, mask, kernel, recurrent_kernel, bias):
     return h
 
 
-@pytest.mark.parametrize("reset_after, step", [(True, gru_step_reset_after),
-                                                (False, gru_step_reset_before)])
-def test_numpy_gru_matches_keras_gru(reset_after, step):
+def test_numpy_gru_matches_keras_gru():
     rng = np.random.default_rng(0)
     inputs = rng.normal(size=(3, 6, 4)).astype("float32")
     mask = np.ones((3, 6), dtype=bool)
     mask[1, :2] = False  # left padding, as in recsys_lab.sequences
-    layer = keras.layers.GRU(5, reset_after=reset_after)
+    layer = keras.layers.GRU(5)
     layer.build((None, 6, 4))
     weights = [rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()]
     layer.set_weights(weights)
     expected = np.asarray(layer(inputs, mask=mask))
-    got = numpy_gru(step, inputs.astype(float), mask, *weights)
+    got = numpy_gru(gru_step, inputs.astype(float), mask, *weights)
     np.testing.assert_allclose(got, expected, atol=1e-5)
-    assert layer.count_params() == gru_parameter_count(4, 5) or not reset_after
 
 
 def test_markov_chain_recovers_the_planted_successors(chain):
@@ -95,7 +85,7 @@ def test_gru4rec_uses_history_in_time_order_and_is_reproducible(chain, fitted_gr
     np.testing.assert_allclose(model.score_items(users), expected, rtol=1e-5)
     np.testing.assert_array_equal(model.histories_[0],
                                   split.train[split.train["user"] == 0]["item"].to_numpy())
-    small = dict(embedding_dim=4, hidden_units=4, max_len=5, n_epochs=1, batch_size=256)
+    small = dict(embedding_dim=4, hidden_units=4, max_len=5, epochs=1, batch_size=256)
     few = split.train[split.train["user"] < 50]
     first = GRU4Rec(**small).fit(few, chain.n_users, chain.n_items).score_items(users)
     again = GRU4Rec(**small).fit(few, chain.n_users, chain.n_items).score_items(users)
@@ -104,7 +94,8 @@ def test_gru4rec_uses_history_in_time_order_and_is_reproducible(chain, fitted_gr
 
 @pytest.mark.parametrize("make, message", [
     (lambda: GRU4Rec(dropout=1.5), "dropout"),
-    (lambda: GRU4Rec(n_epochs=0), "n_epochs"),
+    (lambda: GRU4Rec(epochs=0), "epochs"),
+    (lambda: GRU4Rec(train_len=0), "train_len"),
     (lambda: GRU4Rec(max_len=2.5), "max_len"),
     (lambda: MarkovChain(smoothing=-1.0), "smoothing"),
 ])
@@ -123,26 +114,3 @@ def test_bad_input_raises_a_named_value_error(chain):
         model.score_items([chain.n_users])
     with pytest.raises(ValueError, match="not fitted"):
         GRU4Rec().score_items([0])
-
-
-def test_check_gru_step_accepts_the_reference_and_explains_mistakes():
-    assert check_gru_step(gru_step_reset_before)
-    feedback = check_gru_step(lambda x, h, k, u, b: gru_step_reset_after(
-        x, h, k, u, np.stack([b, 0 * b])))
-    assert not feedback and "reset-after" in feedback.message
-    assert not check_gru_step(lambda x, h, k, u, b: h)
-    assert not check_gru_step(lambda *args: ...)
-
-
-def test_check_transition_counts():
-    assert check_transition_counts(transition_counts)
-    feedback = check_transition_counts(lambda h, n: transition_counts(h, n).T)
-    assert not feedback and "swapped" in feedback.message
-    assert not check_transition_counts(lambda h, n: ...)
-
-
-def test_check_gru_parameter_count():
-    assert check_gru_parameter_count(3 * (64 * 100 + 100 * 100 + 200), 64, 100)
-    feedback = check_gru_parameter_count(3 * (64 * 100 + 100 * 100 + 100), 64, 100)
-    assert not feedback and "two bias" in feedback.message
-    assert not check_gru_parameter_count(None, 64, 100)

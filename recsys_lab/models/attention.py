@@ -8,22 +8,21 @@ does, with a full softmax cross-entropy over all items.
 
 ``score_items(users)`` continues the history ``fit`` saw; ``score_histories`` scores any item
 sequence; ``attention_weights`` and ``occlusion_influence`` show what a recommendation
-rests on. The NumPy version of attention lives in :mod:`recsys_lab.exercises.attention`.
+rests on. The NumPy version of attention lives in :mod:`recsys_lab.scratch.attention`.
 """
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pandas as pd
-from keras import layers, ops
 
-from recsys_lab.base import Recommender
-from recsys_lab.exercises import attention as numpy_attention
-from recsys_lab.models.sequential import _ValidationCurves
+from recsys_lab.base import EpochRecommender
+from recsys_lab.models._keras import fit_one_epoch, keras
+from recsys_lab.models.sequential import _SequenceScoring
 from recsys_lab.sequences import next_item_examples, pad_sequences, user_histories
-from recsys_lab.training import seed_everything
-from recsys_lab.validation import check_fitted, check_ids
+from recsys_lab.validation import FLAG, POSITIVE, RATE, SEED, check_fitted, check_ids, integer
+
+layers, ops = keras.layers, keras.ops
 
 
 def attention_mask(items):
@@ -125,7 +124,7 @@ class NextItemCrossEntropy(keras.losses.Loss):
         return ops.logsumexp(logits, axis=-1) - target_logits
 
 
-class SASRec(_ValidationCurves, Recommender):
+class SASRec(_SequenceScoring, EpochRecommender):
     """SASRec: causal self-attention over a user's history, a softmax over all items.
 
     Trained on next-item transitions (:func:`recsys_lab.sequences.next_item_examples`: by
@@ -141,10 +140,10 @@ class SASRec(_ValidationCurves, Recommender):
     max_len : length of the training windows and of the history used to score.
     dropout : on embeddings, attention weights and residual branches.
     positional : learned positional embeddings; False for the ablation without them.
-    n_epochs, batch_size, learning_rate : Adam schedule.
+    epochs, batch_size, learning_rate : Adam schedule.
     all_windows : train on every transition (the default); if False, only on each user's
         most recent ``max_len`` transitions.
-    seed : seeds NumPy and Keras, so two fits give the same model.
+    seed : seeds the initialisation, dropout and the order of the training windows.
 
     The defaults were chosen on three SEQ validation folds (``seq.valid``, and each user's
     two items before it), never on the test split. Mean HR@10 over the folds (a three-fold
@@ -159,14 +158,19 @@ class SASRec(_ValidationCurves, Recommender):
       fastest (six epochs in about 10 s on two CPU cores), so they are the default;
     * a learning rate of 0.02 (batches of 128), or a width of 64: no better.
 
-    Learned state: ``network_`` (:class:`SASRecNetwork`), ``histories_`` (the time-ordered
-    training histories), ``curves_`` (one row per epoch: ``loss`` and, when ``fit`` gets
-    ``valid``, ``HR@10``/``NDCG@10`` on it).
+    Learned state: ``network_`` (:class:`SASRecNetwork`, built by :meth:`build_network`),
+    ``histories_`` (the time-ordered training histories), ``curves_`` (one row per epoch:
+    ``loss`` and, when ``fit`` gets ``valid``, its metrics).
     """
+
+    hyperparameters = {"embedding_dim": integer(1), "n_blocks": integer(1),
+                       "n_heads": integer(1), "max_len": integer(1), "dropout": RATE,
+                       "positional": FLAG, "epochs": integer(1), "batch_size": integer(1),
+                       "learning_rate": POSITIVE, "all_windows": FLAG, "seed": SEED}
 
     def __init__(self, embedding_dim: int = 32, n_blocks: int = 1, n_heads: int = 1,
                  max_len: int = 10, dropout: float = 0.2, positional: bool = True,
-                 n_epochs: int = 6, batch_size: int = 128, learning_rate: float = 1e-2,
+                 epochs: int = 6, batch_size: int = 128, learning_rate: float = 1e-2,
                  all_windows: bool = True, seed: int = 0):
         self.embedding_dim = embedding_dim
         self.n_blocks = n_blocks
@@ -174,40 +178,44 @@ class SASRec(_ValidationCurves, Recommender):
         self.max_len = max_len
         self.dropout = dropout
         self.positional = positional
-        self.n_epochs = n_epochs
+        self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.all_windows = all_windows
         self.seed = seed
 
-    def _check_params(self) -> None:
-        for name in ("embedding_dim", "n_blocks", "n_heads", "max_len", "n_epochs",
-                     "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    def build_network(self) -> keras.Model:
+        """:class:`SASRecNetwork` with this model's settings; override to try another network.
+
+        It must map ``(batch, max_len)`` input ids to ``(batch, max_len, n_items)`` logits and
+        offer ``encode`` and ``item_embedding`` as :class:`SASRecNetwork` does (scoring and
+        the explanations use them).
+        """
+        return SASRecNetwork(self.n_items_, self.max_len, self.embedding_dim, self.n_blocks,
+                             self.n_heads, self.dropout, self.positional, name="sasrec")
+
+    def _start(self, train: pd.DataFrame) -> None:
         if self.embedding_dim % self.n_heads:
             raise ValueError(f"embedding_dim={self.embedding_dim} must be divisible by "
                              f"n_heads={self.n_heads}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
-
-    def _fit(self, train: pd.DataFrame) -> None:
-        self._check_params()
         self.histories_ = user_histories(train, self.n_users_)
-        examples = next_item_examples(self.histories_, self.max_len,
-                                      all_windows=self.all_windows)
-        if not examples.mask.any():
+        self._examples = next_item_examples(self.histories_, self.max_len,
+                                            all_windows=self.all_windows)
+        if not self._examples.mask.any():
             raise ValueError("train has no user with two or more interactions: nothing to learn")
-        seed_everything(self.seed)
-        self.network_ = SASRecNetwork(self.n_items_, self.max_len, self.embedding_dim,
-                                      self.n_blocks, self.n_heads, self.dropout,
-                                      self.positional, name="sasrec")
+        self._rng = np.random.default_rng(self.seed)
+        self.network_ = self.build_network()
         self.network_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
                               loss=NextItemCrossEntropy())
-        self._train_epochs(self.network_, examples)
+
+    def _train_epoch(self, epoch: int) -> dict:
+        examples = self._examples
+        return fit_one_epoch(self.network_, examples.inputs, examples.targets,
+                             sample_weight=examples.mask.astype("float32"),
+                             batch_size=self.batch_size, rng=self._rng)
+
+    def _end_training(self) -> None:
+        del self._examples, self._rng
 
     # ------------------------------------------------------------------ scoring
     def _states(self, padded: np.ndarray) -> np.ndarray:
@@ -221,21 +229,10 @@ class SASRec(_ValidationCurves, Recommender):
         item_vectors = self.network_.item_embedding.get_weights()[0][1:]
         return self._states(pad_sequences(histories, self.max_len)) @ item_vectors.T
 
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        return self._score_histories([self.histories_[u] for u in users])
-
     def _check_history(self, history) -> np.ndarray:
+        """One history, checked, as a 1-D array of item ids (oldest first)."""
         check_fitted(self, "histories_")
-        return check_ids(history, self.n_items_, kind="item").ravel()
-
-    def score_histories(self, histories) -> np.ndarray:
-        """Scores of every item as the next one after each sequence, ``(len(histories), n_items)``.
-
-        ``histories`` is a sequence of int arrays of item ids, oldest first; only the last
-        ``max_len`` items of each are read.
-        """
-        histories = [self._check_history(h) for h in histories]
-        return np.asarray(self._score_histories(histories), dtype=float)
+        return check_ids(history, self.n_items_, kind="item")
 
     # ------------------------------------------------------------------ explanations
     def attention_weights(self, history) -> np.ndarray:
@@ -258,9 +255,10 @@ class SASRec(_ValidationCurves, Recommender):
 
         Entry ``t`` refers to the ``t``-th of the history's last ``max_len`` items (oldest
         first); positive means that past item pushed ``item`` up. Unlike attention weights,
-        this measures an effect on the output (see :func:`~recsys_lab.exercises.attention.
-        occlusion_influence`).
+        this measures an effect on the output.
         """
         history = self._check_history(history)[-self.max_len:]
         item = int(check_ids([item], self.n_items_, kind="item")[0])
-        return numpy_attention.occlusion_influence(self._score_histories, history, item)
+        variants = [history] + [np.delete(history, t) for t in range(len(history))]
+        scores = self._score_histories(variants)[:, item]
+        return scores[0] - scores[1:]

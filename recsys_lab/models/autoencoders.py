@@ -14,20 +14,31 @@ layer and reconstructs it; the reconstruction of the *missing* entries is the pr
   weight β is annealed from 0 (TOPN).
 
 All models train on the whole ``(n_users, n_items)`` matrix held densely in memory (ML-100K:
-943 × 1,682, 6 MB), which makes every epoch a handful of matrix products. Constructor
-defaults are the settings chapter 4 chose on validation splits of ML-100K.
+943 × 1,682, 6 MB), which makes every epoch a handful of matrix products. Each builds its
+Keras network in ``build_network()``, which a chapter can override to try another one.
+Constructor defaults are the settings chapter 4 chose on validation splits of ML-100K.
 """
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pandas as pd
-from keras import layers, ops
 
-from recsys_lab.base import RatingRecommender, Recommender, interaction_matrix
+from recsys_lab.base import EpochRecommender, RatingRecommender, interaction_matrix
 from recsys_lab.baselines import Biases
-from recsys_lab.training import seed_everything
+from recsys_lab.models._keras import fit_one_epoch, keras, predict_in_batches
+from recsys_lab.validation import (
+    FLAG,
+    NON_NEGATIVE,
+    POSITIVE,
+    RATE,
+    SEED,
+    check_fitted,
+    check_ids,
+    integer,
+)
+
+layers, ops = keras.layers, keras.ops
 
 __all__ = [
     "CDAE",
@@ -108,19 +119,17 @@ class GaussianSample(layers.Layer):
 
 
 class KLAnnealing(keras.callbacks.Callback):
-    """Sets ``sample.beta`` to :func:`kl_weight` before every update and records it.
+    """Sets ``sample.beta`` to :func:`kl_weight` before every update and records it in ``betas``.
 
-    ``betas`` holds the weight used at each update. If ``rows`` (the training matrix) is
-    given, ``kls`` records after each epoch the mean KL term of those rows under the
-    current encoder: how much information the codes carry.
+    The update counter lives in the callback, so one callback serves a training run of
+    several ``fit`` calls (one per epoch).
     """
 
-    def __init__(self, sample: GaussianSample, beta: float, anneal_steps: int, rows=None):
+    def __init__(self, sample: GaussianSample, beta: float, anneal_steps: int):
         super().__init__()
-        self.sample, self.beta, self.anneal_steps, self.rows = sample, beta, anneal_steps, rows
+        self.sample, self.beta, self.anneal_steps = sample, beta, anneal_steps
         self.step = 0
         self.betas: list[float] = []
-        self.kls: list[float] = []
 
     def on_train_batch_begin(self, batch, logs=None):
         value = float(kl_weight(self.step, self.beta, self.anneal_steps))
@@ -128,26 +137,13 @@ class KLAnnealing(keras.callbacks.Callback):
         self.betas.append(value)
         self.step += 1
 
-    def on_epoch_end(self, epoch, logs=None):
-        if self.rows is None:
-            return
-        z_mean, z_log_var = self._encoder()(self.rows, training=False)
-        z_mean, z_log_var = ops.convert_to_numpy(z_mean), ops.convert_to_numpy(z_log_var)
-        kl = 0.5 * (np.exp(z_log_var) + z_mean**2 - 1.0 - z_log_var).sum(axis=1)
-        self.kls.append(float(kl.mean()))
-
-    def _encoder(self):
-        if not hasattr(self, "_encoder_model"):
-            self._encoder_model = keras.Model(self.model.input, self.sample.input)
-        return self._encoder_model
-
 
 # ------------------------------------------------------------------------------------------
 # AutoRec (RATING)
 # ------------------------------------------------------------------------------------------
 
 
-class AutoRec(RatingRecommender):
+class AutoRec(EpochRecommender, RatingRecommender):
     """AutoRec (Sedhain et al. 2015): ``r̂ = W · sigmoid(V r + μ) + b``, masked squared loss.
 
     I-AutoRec (``item_based=True``) encodes each item's vector of ratings ``r_i ∈ R^{n_users}``
@@ -179,10 +175,15 @@ class AutoRec(RatingRecommender):
 
     Attributes (after ``fit``)
     --------------------------
+    network_ : the Keras network (:meth:`build_network`).
     predictions_ : ndarray (n_users, n_items), the clipped reconstruction with fallbacks.
-    loss_history_ : list of the training loss per epoch.
+    curves_ : the training loss of each epoch (and ``valid``'s metrics).
     fallback_ : Biases, the model used for unseen users and items.
     """
+
+    hyperparameters = {"item_based": FLAG, "hidden": integer(1), "l2": NON_NEGATIVE,
+                       "dropout": RATE, "epochs": integer(1), "batch_size": integer(1),
+                       "learning_rate": POSITIVE, "seed": SEED}
 
     def __init__(self, item_based: bool = True, hidden: int = 500, l2: float = 0.03,
                  dropout: float = 0.2, epochs: int = 100, batch_size: int = 2048,
@@ -196,8 +197,13 @@ class AutoRec(RatingRecommender):
         self.learning_rate = learning_rate
         self.seed = seed
 
-    def build_model(self, n_inputs: int) -> keras.Model:
-        """The network for vectors of length ``n_inputs`` (n_users for I-AutoRec)."""
+    def build_network(self) -> keras.Model:
+        """The network for vectors of length ``n_users`` (I-AutoRec) or ``n_items`` (U-AutoRec).
+
+        Override to try another one: it must map a batch of rating vectors to their
+        reconstructions, of the same shape.
+        """
+        n_inputs = self.n_users_ if self.item_based else self.n_items_
         regularizer = keras.regularizers.L2(self.l2)
         ratings = keras.Input(shape=(n_inputs,), name="ratings")
         corrupted = layers.Dropout(self.dropout, seed=self.seed, name="corruption")(ratings)
@@ -208,30 +214,34 @@ class AutoRec(RatingRecommender):
         return keras.Model(ratings, reconstruction, name="I_AutoRec" if self.item_based
                            else "U_AutoRec")
 
-    def _fit(self, train: pd.DataFrame) -> None:
-        _check_positive(self, "hidden", "epochs", "batch_size", "learning_rate")
-        _check_rate(self.dropout, "dropout")
-        seed_everything(self.seed)
+    def _start(self, train: pd.DataFrame) -> None:
         self.fallback_ = Biases().fit(train, self.n_users_, self.n_items_)
         ratings = interaction_matrix(train, self.n_users_, self.n_items_, "rating")
-        vectors = (ratings.T if self.item_based else ratings).toarray().astype("float32")
-        self.model_ = self.build_model(vectors.shape[1])
-        self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
-                            loss=masked_squared_error)
-        history = self.model_.fit(vectors, vectors, batch_size=self.batch_size,
-                                  epochs=self.epochs, shuffle=True, verbose=0)
-        self.loss_history_ = history.history["loss"]
-        reconstruction = _forward(self.model_, vectors)
+        self._vectors = (ratings.T if self.item_based else ratings).toarray().astype("float32")
+        self._rating_range = (train["rating"].min(), train["rating"].max())
+        self._rng = np.random.default_rng(self.seed)
+        self.network_ = self.build_network()
+        self.network_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+                              loss=masked_squared_error)
+
+    def _train_epoch(self, epoch: int) -> dict:
+        return fit_one_epoch(self.network_, self._vectors, self._vectors,
+                             batch_size=self.batch_size, rng=self._rng)
+
+    def _finish(self) -> None:
+        reconstruction = predict_in_batches(self.network_, self._vectors)
         if self.item_based:
             reconstruction = reconstruction.T
-        low, high = train["rating"].min(), train["rating"].max()
+        low, high = self._rating_range
         predictions = np.clip(reconstruction.astype(float), low, high)
         seen_users = self.history_.getnnz(axis=1) > 0
         seen_items = self.history_.getnnz(axis=0) > 0
-        unseen = ~(seen_users[:, None] & seen_items[None, :])
-        rows, cols = np.nonzero(unseen)
+        rows, cols = np.nonzero(~(seen_users[:, None] & seen_items[None, :]))
         predictions[rows, cols] = np.clip(self.fallback_.predict(rows, cols), low, high)
         self.predictions_ = predictions
+
+    def _end_training(self) -> None:
+        del self._rng
 
     def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.predictions_[users, items]
@@ -242,8 +252,8 @@ class AutoRec(RatingRecommender):
 # ------------------------------------------------------------------------------------------
 
 
-class _MatrixAutoencoder(Recommender):
-    """Shared plumbing: train a Keras model on the dense user × item matrix, then score it.
+class _MatrixAutoencoder(EpochRecommender):
+    """Shared plumbing: train a Keras network on the dense user × item matrix, then score it.
 
     A user with no training interaction has an all-zero row. Mult-DAE and Mult-VAE then
     score items from their biases alone: every such user gets the same list, which training
@@ -259,18 +269,23 @@ class _MatrixAutoencoder(Recommender):
     def _callbacks(self) -> list:
         return []
 
-    def _fit(self, train: pd.DataFrame) -> None:
-        _check_positive(self, "epochs", "batch_size", "learning_rate")
-        seed_everything(self.seed)
-        matrix = self.history_.toarray().astype("float32")
-        self.model_ = self.build_model(self.n_items_)
-        self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
-                            loss=self._loss())
-        history = self.model_.fit(self._inputs(matrix), matrix, batch_size=self.batch_size,
-                                  epochs=self.epochs, shuffle=True, verbose=0,
-                                  callbacks=self._callbacks())
-        self.loss_history_ = history.history["loss"]
-        self.scores_ = _forward(self.model_, self._inputs(matrix))
+    def _start(self, train: pd.DataFrame) -> None:
+        self._matrix = self.history_.toarray().astype("float32")
+        self._rng = np.random.default_rng(self.seed)
+        self.network_ = self.build_network()
+        self.network_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+                              loss=self._loss())
+
+    def _train_epoch(self, epoch: int) -> dict:
+        return fit_one_epoch(self.network_, self._inputs(self._matrix), self._matrix,
+                             batch_size=self.batch_size, rng=self._rng,
+                             callbacks=self._callbacks())
+
+    def _finish(self) -> None:
+        self.scores_ = predict_in_batches(self.network_, self._inputs(self._matrix))
+
+    def _end_training(self) -> None:
+        del self._rng
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.scores_[users]
@@ -291,6 +306,10 @@ class CDAE(_MatrixAutoencoder):
     epochs, batch_size, learning_rate, seed : training with Adam.
     """
 
+    hyperparameters = {"hidden": integer(1), "corruption": RATE, "l2": NON_NEGATIVE,
+                       "epochs": integer(1), "batch_size": integer(1),
+                       "learning_rate": POSITIVE, "seed": SEED}
+
     def __init__(self, hidden: int = 200, corruption: float = 0.5, l2: float = 1e-5,
                  epochs: int = 60, batch_size: int = 128, learning_rate: float = 0.003,
                  seed: int = 0):
@@ -302,7 +321,9 @@ class CDAE(_MatrixAutoencoder):
         self.learning_rate = learning_rate
         self.seed = seed
 
-    def build_model(self, n_items: int) -> keras.Model:
+    def build_network(self) -> keras.Model:
+        """Inputs ``[user ids, rows]`` → logits ``(batch, n_items)``; override to try another."""
+        n_items = self.n_items_
         regularizer = keras.regularizers.L2(self.l2)
         user = keras.Input(shape=(), dtype="int32", name="user")
         row = keras.Input(shape=(n_items,), name="interactions")
@@ -322,10 +343,6 @@ class CDAE(_MatrixAutoencoder):
     def _loss(self):
         return keras.losses.BinaryCrossentropy(from_logits=True)
 
-    def _fit(self, train):
-        _check_positive(self, "hidden")
-        _check_rate(self.corruption, "corruption")
-        super()._fit(train)
 
 
 class MultDAE(_MatrixAutoencoder):
@@ -341,6 +358,10 @@ class MultDAE(_MatrixAutoencoder):
     epochs, batch_size, learning_rate, seed : training with Adam.
     """
 
+    hyperparameters = {"hidden": integer(1), "latent": integer(1), "dropout": RATE,
+                       "l2": NON_NEGATIVE, "epochs": integer(1), "batch_size": integer(1),
+                       "learning_rate": POSITIVE, "seed": SEED}
+
     def __init__(self, hidden: int = 600, latent: int = 200, dropout: float = 0.5,
                  l2: float = 1e-4, epochs: int = 30, batch_size: int = 128,
                  learning_rate: float = 0.001, seed: int = 0):
@@ -353,7 +374,9 @@ class MultDAE(_MatrixAutoencoder):
         self.learning_rate = learning_rate
         self.seed = seed
 
-    def build_model(self, n_items: int) -> keras.Model:
+    def build_network(self) -> keras.Model:
+        """Rows ``(batch, n_items)`` → logits ``(batch, n_items)``; override to try another."""
+        n_items = self.n_items_
         regularizer = keras.regularizers.L2(self.l2)
         row = keras.Input(shape=(n_items,), name="interactions")
         normalised = layers.UnitNormalization(name="l2_normalise")(row)
@@ -370,10 +393,6 @@ class MultDAE(_MatrixAutoencoder):
     def _loss(self):
         return multinomial_nll
 
-    def _fit(self, train):
-        _check_positive(self, "hidden")
-        _check_rate(self.dropout, "dropout")
-        super()._fit(train)
 
 
 class MultVAE(_MatrixAutoencoder):
@@ -410,9 +429,14 @@ class MultVAE(_MatrixAutoencoder):
     Attributes (after ``fit``)
     --------------------------
     scores_ : (n_users, n_items) logits.  betas_ : KL weight used at each update.
-    loss_history_ : training loss per epoch (reconstruction + β_t · KL + L2).
-    kl_history_ : mean KL term of the training rows after each epoch.
+    curves_ : per epoch, the training ``loss`` (reconstruction + β_t · KL + L2) and ``kl``,
+        the mean KL term of the training rows after the epoch (and ``valid``'s metrics).
     """
+
+    hyperparameters = {"hidden": integer(0), "latent": integer(1), "dropout": RATE,
+                       "beta": NON_NEGATIVE, "anneal_steps": integer(0), "l2": NON_NEGATIVE,
+                       "epochs": integer(1), "batch_size": integer(1),
+                       "learning_rate": POSITIVE, "seed": SEED}
 
     def __init__(self, hidden: int = 0, latent: int = 200, dropout: float = 0.5,
                  beta: float = 1.0, anneal_steps: int = 200, l2: float = 1e-4,
@@ -429,7 +453,13 @@ class MultVAE(_MatrixAutoencoder):
         self.learning_rate = learning_rate
         self.seed = seed
 
-    def build_model(self, n_items: int) -> keras.Model:
+    def build_network(self) -> keras.Model:
+        """Rows ``(batch, n_items)`` → logits; override to try another network.
+
+        An override must keep the layers named ``z_mean``, ``z_log_var`` and ``sample`` (a
+        :class:`GaussianSample`), which the KL annealing and :meth:`encode` use.
+        """
+        n_items = self.n_items_
         regularizer = keras.regularizers.L2(self.l2)
         row = keras.Input(shape=(n_items,), name="interactions")
         normalised = layers.UnitNormalization(name="l2_normalise")(row)
@@ -451,55 +481,35 @@ class MultVAE(_MatrixAutoencoder):
     def _loss(self):
         return multinomial_nll
 
+    def _start(self, train: pd.DataFrame) -> None:
+        super()._start(train)
+        self._annealing = KLAnnealing(self.network_.get_layer("sample"), self.beta,
+                                      self.anneal_steps)
+        self._encoder = keras.Model(self.network_.input,
+                                    [self.network_.get_layer("z_mean").output,
+                                     self.network_.get_layer("z_log_var").output])
+
     def _callbacks(self):
-        rows = self.history_.toarray().astype("float32")
-        self._annealing = KLAnnealing(self.model_.get_layer("sample"), self.beta,
-                                      self.anneal_steps, rows=rows)
         return [self._annealing]
 
-    def _fit(self, train):
-        _check_rate(self.dropout, "dropout")
-        _check_positive(self, "hidden", "beta", or_zero=True)  # hidden=0: no tanh layers
-        super()._fit(train)
+    def _train_epoch(self, epoch: int) -> dict:
+        """The epoch's loss, and ``kl``: the mean KL term of the training rows afterwards,
+        how much information the codes carry."""
+        logs = super()._train_epoch(epoch)
+        z_mean, z_log_var = (ops.convert_to_numpy(z) for z in
+                             self._encoder(self._matrix, training=False))
+        kl = 0.5 * (np.exp(z_log_var) + z_mean**2 - 1.0 - z_log_var).sum(axis=1)
+        return logs | {"kl": float(kl.mean())}
+
+    def _end_training(self) -> None:
+        super()._end_training()
         self.betas_ = np.array(self._annealing.betas)
-        self.kl_history_ = self._annealing.kls
-        del self._annealing
+        del self._annealing, self._encoder
 
     def encode(self, users) -> np.ndarray:
         """Posterior means ``μ(x_u)`` of the given users' training rows, shape (n, latent)."""
-        from recsys_lab.validation import check_fitted, check_ids
-
-        check_fitted(self, "model_")
+        check_fitted(self, "network_")
         users = check_ids(users, self.n_users_, kind="user")
-        encoder = keras.Model(self.model_.input, self.model_.get_layer("z_mean").output)
+        encoder = keras.Model(self.network_.input, self.network_.get_layer("z_mean").output)
         rows = self.history_[users].toarray().astype("float32")
-        return _forward(encoder, rows)
-
-
-def _forward(model, inputs, batch_size: int = 2048) -> np.ndarray:
-    """The network's output in inference mode, by direct calls on batches of rows.
-
-    ``inputs`` is an array or a list of arrays with the same number of rows. Unlike
-    ``Model.predict``, a direct call traces no new ``tf.function`` per fitted model, so a
-    chapter that fits several models gets no retracing warnings.
-    """
-    arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-    outputs = []
-    for start in range(0, len(arrays[0]), batch_size):
-        batch = [array[start:start + batch_size] for array in arrays]
-        output = model(batch if len(batch) > 1 else batch[0], training=False)
-        outputs.append(keras.ops.convert_to_numpy(output))
-    return np.concatenate(outputs)
-
-
-def _check_positive(model, *names, or_zero: bool = False) -> None:
-    for name in names:
-        value = getattr(model, name)
-        if not (value >= 0 if or_zero else value > 0):
-            bound = "non-negative" if or_zero else "positive"
-            raise ValueError(f"{name} must be {bound}, got {value!r}")
-
-
-def _check_rate(value: float, name: str) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+        return predict_in_batches(encoder, rows)

@@ -26,15 +26,23 @@ the two is the ablation of chapter 8.
 
 from __future__ import annotations
 
-import time
-
-import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from recsys_lab.base import Recommender
-from recsys_lab.training import seed_everything
+from recsys_lab.base import EpochRecommender
+from recsys_lab.models._keras import keras
+from recsys_lab.validation import (
+    FLAG,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    RATE,
+    SEED,
+    check_fitted,
+    check_ids,
+    integer,
+)
 
 
 def build_generator(n_items: int, hidden: int, noise_dim: int = 0) -> keras.Model:
@@ -61,7 +69,7 @@ def build_discriminator(n_items: int, hidden: int) -> keras.Model:
     return keras.Model([vector, condition], logit, name="discriminator")
 
 
-def sample_negatives(purchases, ratio: float, seed=None):
+def negative_item_mask(purchases, ratio: float, seed=None):
     """CFGAN's ZR / PM sampling: a 0/1 mask of the shape of ``purchases`` (users × items).
 
     Each item a user did *not* interact with (``purchases == 0``) is picked independently
@@ -93,7 +101,7 @@ def top_k_overlap(scores: np.ndarray, history, k: int = 10) -> float:
     return float((jaccard.sum() - np.trace(jaccard)) / (n * (n - 1)))
 
 
-class CFGAN(Recommender):
+class CFGAN(EpochRecommender):
     """CFGAN: a conditional GAN that generates each user's purchase vector.
 
     Parameters
@@ -125,17 +133,23 @@ class CFGAN(Recommender):
         full condition.
     seed : int
         Seeds weights, shuffling and negative sampling.
-    on_epoch_end : callable or None
-        ``on_epoch_end(model, epoch)`` is called after every epoch (for monitoring).
 
     Attributes
     ----------
-    generator_ : keras.Model.  discriminator_ : keras.Model, or None if not ``adversarial``.
-    training_log_ : DataFrame, one row per epoch: ``d_loss``, ``g_loss`` (means over
-        batches), ``d_real`` and ``d_fake`` (mean D output on real and masked generated
-        vectors), ``top10_overlap`` (:func:`top_k_overlap` of the generated profiles of 200
-        fixed users) and ``seconds``.
+    network_ : the generator (:meth:`build_network`).  discriminator_ : the discriminator
+        (:meth:`build_discriminator`), or None if not ``adversarial``.
+    curves_ : DataFrame, one row per epoch: ``loss`` (the generator's) and ``d_loss`` (the
+        discriminator's), means over batches; ``d_real`` and ``d_fake`` (mean D output on
+        real and masked generated vectors); ``top10_overlap`` (:func:`top_k_overlap` of the
+        generated profiles of 200 fixed users); and ``valid``'s metrics when given.
     """
+
+    hyperparameters = {"hidden_g": integer(1), "hidden_d": integer(1), "noise_dim": integer(0),
+                       "zr_ratio": PROBABILITY, "pm_ratio": PROBABILITY,
+                       "zr_weight": NON_NEGATIVE, "adversarial": FLAG, "epochs": integer(1),
+                       "batch_size": integer(1), "learning_rate_g": POSITIVE,
+                       "learning_rate_d": POSITIVE, "g_steps": integer(1), "d_steps": integer(1),
+                       "popularity_init": FLAG, "condition_dropout": RATE, "seed": SEED}
 
     def __init__(self, hidden_g: int = 256, hidden_d: int = 64, noise_dim: int = 0,
                  zr_ratio: float = 0.2, pm_ratio: float = 0.2, zr_weight: float = 0.1,
@@ -143,7 +157,7 @@ class CFGAN(Recommender):
                  learning_rate_g: float = 1e-3, learning_rate_d: float = 1e-4,
                  g_steps: int = 1, d_steps: int = 1,
                  popularity_init: bool = True, condition_dropout: float = 0.5,
-                 seed: int = 0, on_epoch_end=None):
+                 seed: int = 0):
         self.hidden_g = hidden_g
         self.hidden_d = hidden_d
         self.noise_dim = noise_dim
@@ -160,63 +174,59 @@ class CFGAN(Recommender):
         self.popularity_init = popularity_init
         self.condition_dropout = condition_dropout
         self.seed = seed
-        self.on_epoch_end = on_epoch_end
 
-    def _check_parameters(self) -> None:
-        for name in ("zr_ratio", "pm_ratio"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1], got {value}")
-        for name in ("hidden_g", "hidden_d", "epochs", "batch_size", "g_steps", "d_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not 0.0 <= self.condition_dropout < 1.0:
-            raise ValueError(f"condition_dropout must lie in [0, 1), got {self.condition_dropout}")
-        if self.noise_dim < 0 or self.zr_weight < 0:
-            raise ValueError("noise_dim and zr_weight must be non-negative")
+    def build_network(self) -> keras.Model:
+        """The generator, :func:`build_generator`; override to try another.
 
-    def _fit(self, train: pd.DataFrame) -> None:
-        self._check_parameters()
-        seed_everything(self.seed)
-        rng = np.random.default_rng(self.seed)
-        purchases = tf.constant(self.history_.toarray(), dtype="float32")
-        self.generator_ = build_generator(self.n_items_, self.hidden_g, self.noise_dim)
+        It must map ``[condition (batch, n_items)]`` (plus ``noise (batch, noise_dim)`` when
+        ``noise_dim > 0``) to a purchase vector in ``[0, 1]`` and, with ``popularity_init``,
+        keep its output layer ``generated_purchases``.
+        """
+        return build_generator(self.n_items_, self.hidden_g, self.noise_dim)
+
+    def build_discriminator(self) -> keras.Model:
+        """The discriminator, :func:`build_discriminator`; override to try another."""
+        return build_discriminator(self.n_items_, self.hidden_d)
+
+    def _start(self, train: pd.DataFrame) -> None:
+        self._rng = np.random.default_rng(self.seed)
+        self._purchases = tf.constant(self.history_.toarray(), dtype="float32")
+        self.network_ = self.build_network()
         # Built in both variants, so that they draw the same random numbers from here on;
         # the generator-only variant keeps none (and its parameter count excludes it).
-        discriminator = build_discriminator(self.n_items_, self.hidden_d)
+        discriminator = self.build_discriminator()
         self.discriminator_ = discriminator if self.adversarial else None
         if self.popularity_init:
             # Start from the MostPopular profile: output bias = log-odds of each item's share.
             share = np.clip(np.asarray(self.history_.mean(axis=0)).ravel(), 1e-3, 1 - 1e-3)
-            layer = self.generator_.get_layer("generated_purchases")
+            layer = self.network_.get_layer("generated_purchases")
             layer.bias.assign(np.log(share / (1 - share)).astype("float32"))
         self._g_optimizer = keras.optimizers.Adam(self.learning_rate_g)
         self._d_optimizer = keras.optimizers.Adam(self.learning_rate_d)
         self._masks = keras.random.SeedGenerator(self.seed)
-        step = tf.function(self._train_batch,
-                           input_signature=[tf.TensorSpec((None, self.n_items_), "float32")])
+        self._step = tf.function(self._train_batch, input_signature=[
+            tf.TensorSpec((None, self.n_items_), "float32")])
         # Collapse is watched on a fixed sample of users (all pairs of 943 users cost more).
-        watched = np.sort(rng.choice(self.n_users_, min(200, self.n_users_), replace=False))
-        rows = []
-        for epoch in range(self.epochs):
-            start = time.perf_counter()
-            order = rng.permutation(self.n_users_)
-            sums = np.zeros(4)
-            for first in range(0, self.n_users_, self.batch_size):
-                batch = tf.gather(purchases, order[first:first + self.batch_size])
-                sums += np.array([float(v) for v in step(batch)]) * len(batch)
-            d_loss, g_loss, d_real, d_fake = sums / self.n_users_
-            overlap = top_k_overlap(self._generate(watched), self.history_[watched])
-            rows.append({"epoch": epoch + 1, "d_loss": d_loss, "g_loss": g_loss,
-                         "d_real": d_real, "d_fake": d_fake, "top10_overlap": overlap,
-                         "seconds": time.perf_counter() - start})
-            self.training_log_ = pd.DataFrame(rows).set_index("epoch")
-            if self.on_epoch_end is not None:
-                self.on_epoch_end(self, epoch + 1)
+        self._watched = np.sort(self._rng.choice(self.n_users_, min(200, self.n_users_),
+                                                 replace=False))
+
+    def _train_epoch(self, epoch: int) -> dict:
+        order = self._rng.permutation(self.n_users_)
+        sums = np.zeros(4)
+        for first in range(0, self.n_users_, self.batch_size):
+            batch = tf.gather(self._purchases, order[first:first + self.batch_size])
+            sums += np.array([float(v) for v in self._step(batch)]) * len(batch)
+        d_loss, g_loss, d_real, d_fake = sums / self.n_users_
+        overlap = top_k_overlap(self._generate(self._watched), self.history_[self._watched])
+        return {"loss": g_loss, "d_loss": d_loss, "d_real": d_real, "d_fake": d_fake,
+                "top10_overlap": overlap}
+
+    def _end_training(self) -> None:
+        del (self._rng, self._purchases, self._g_optimizer, self._d_optimizer, self._masks,
+             self._step, self._watched)
 
     def _negatives(self, purchases, ratio):
-        return sample_negatives(purchases, ratio, seed=self._masks)
+        return negative_item_mask(purchases, ratio, seed=self._masks)
 
     def _condition(self, purchases):
         """The generator's view of the condition: dropout on the purchase vector (training)."""
@@ -238,7 +248,7 @@ class CFGAN(Recommender):
         bce = keras.losses.BinaryCrossentropy(from_logits=True)
         for _ in range(self.d_steps if self.adversarial else 0):
             masked = purchases + self._negatives(purchases, self.pm_ratio)   # e_u + k_u
-            fake = self.generator_([self._condition(purchases), *self._noise(n)]) * masked
+            fake = self.network_([self._condition(purchases), *self._noise(n)]) * masked
             with tf.GradientTape() as tape:
                 real_logit = self.discriminator_([purchases, purchases])
                 fake_logit = self.discriminator_([fake, purchases])
@@ -253,7 +263,7 @@ class CFGAN(Recommender):
             masked = purchases + self._negatives(purchases, self.pm_ratio)
             zero_targets = self._negatives(purchases, self.zr_ratio)
             with tf.GradientTape() as tape:
-                generated = self.generator_([self._condition(purchases), *self._noise(n)])
+                generated = self.network_([self._condition(purchases), *self._noise(n)])
                 if self.adversarial:
                     fake_logit = self.discriminator_([generated * masked, purchases])
                     fool = bce(keras.ops.ones_like(fake_logit), fake_logit)
@@ -263,7 +273,7 @@ class CFGAN(Recommender):
                 zero_penalty = keras.ops.mean(keras.ops.sum(
                     zero_targets * keras.ops.square(generated), axis=1))
                 g_loss = fool + self.zr_weight * zero_penalty
-            weights = self.generator_.trainable_variables
+            weights = self.network_.trainable_variables
             gradients = tape.gradient(g_loss, weights)
             self._g_optimizer.apply_gradients(zip(gradients, weights, strict=True))
         return d_loss, g_loss, d_real, d_fake
@@ -274,7 +284,7 @@ class CFGAN(Recommender):
         if self.noise_dim:
             inputs.append(np.zeros((len(users), self.noise_dim), "float32")
                           if noise is None else np.asarray(noise, "float32"))
-        return np.asarray(self.generator_(inputs, training=False))
+        return np.asarray(self.network_(inputs, training=False))
 
     def generate(self, users, noise=None) -> np.ndarray:
         """Generated purchase vectors ``r̂_u``, shape ``(len(users), n_items)``.
@@ -282,14 +292,15 @@ class CFGAN(Recommender):
         ``noise`` (shape ``(len(users), noise_dim)``) is the generator's noise input; zeros
         by default. Used to ask whether the generator listens to its noise at all.
         """
-        self.score_items(users[:1] if len(users) else users)   # validates users and fit
-        return self._generate(np.asarray(users), noise)
+        check_fitted(self, "network_")
+        return self._generate(check_ids(users, self.n_users_, kind="user"), noise)
 
     def discriminate(self, vectors, users) -> np.ndarray:
         """``D``'s probability that each row of ``vectors`` is a real purchase vector."""
         if not self.adversarial:
             raise ValueError("this CFGAN was trained without a discriminator (adversarial=False)")
-        condition = self.history_[np.asarray(users)].toarray().astype("float32")
+        users = check_ids(users, self.n_users_, kind="user")
+        condition = self.history_[users].toarray().astype("float32")
         logits = self.discriminator_([np.asarray(vectors, "float32"), condition], training=False)
         return 1.0 / (1.0 + np.exp(-np.asarray(logits)[:, 0]))
 

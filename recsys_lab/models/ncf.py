@@ -23,73 +23,33 @@ Training runs one compiled TensorFlow function per epoch (shuffle, then every mi
 the per-epoch cost is the arithmetic, not Python. ML-100K is small enough to keep the
 ``(n_users, n_items)`` interaction mask and, after ``fit``, score matrix in memory.
 
-This module imports Keras at the top; :func:`user_features` and :func:`item_features` build
-the side features of :class:`TwoTower` with NumPy only.
+Every model builds its Keras network in ``build_network()`` (override it to try another
+network; the training loop stays the same). The side features of :class:`TwoTower` come
+from :func:`recsys_lab.features.user_features` and :func:`~recsys_lab.features.item_features`.
 """
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from keras import layers, ops
 
-from recsys_lab.base import Recommender
-from recsys_lab.features import genre_matrix
-from recsys_lab.training import seed_everything
+from recsys_lab.base import EpochRecommender
+from recsys_lab.models._keras import keras
+from recsys_lab.validation import (
+    DATA,
+    FLAG,
+    NON_NEGATIVE,
+    POSITIVE,
+    SEED,
+    integer,
+    integers,
+    one_of,
+)
+
+layers, ops = keras.layers, keras.ops
 
 LOSSES = ("bce", "bpr")
-
-# --------------------------------------------------------------------------------------------
-# Side features for the two-tower model (NumPy only)
-# --------------------------------------------------------------------------------------------
-
-#: Age groups of :func:`user_features`: lower bounds of ``[0, 18), [18, 25), ..., [56, ∞)``.
-AGE_BOUNDS = (18, 25, 35, 45, 56)
-
-
-def user_features(users: pd.DataFrame) -> np.ndarray:
-    """One-hot user side features: age group, gender and occupation.
-
-    ``users`` has columns ``user`` (contiguous 0-based ids), ``age`` (years), ``gender``
-    and ``occupation`` (strings), as in ``load_movielens_100k().users``. Returns a float
-    array of shape ``(n_users, 6 + n_genders + n_occupations)``: six age groups split at
-    :data:`AGE_BOUNDS`, then one column per gender and per occupation (sorted names).
-    """
-    needed = {"user", "age", "gender", "occupation"}
-    if not needed <= set(users.columns):
-        raise ValueError(f"users needs columns {sorted(needed)}, has {list(users.columns)}")
-    users = users.sort_values("user")
-    if not np.array_equal(users["user"].to_numpy(), np.arange(len(users))):
-        raise ValueError("users must hold every id 0..n_users-1 exactly once")
-    age_group = np.searchsorted(AGE_BOUNDS, users["age"].to_numpy(), side="right")
-    parts = [np.eye(len(AGE_BOUNDS) + 1)[age_group]]
-    for column in ("gender", "occupation"):
-        values = users[column].to_numpy()
-        parts.append((values[:, None] == np.unique(values)[None, :]).astype(float))
-    return np.hstack(parts)
-
-
-def item_features(items: pd.DataFrame, genres=None) -> np.ndarray:
-    """Item side features: the genres (multi-hot) and the release decade (one-hot).
-
-    ``items`` has columns ``item``, ``genres`` (list of names) and ``year`` (may be NA), as
-    in ``load_movielens_100k().items``; ``genres`` fixes the genre columns (default: sorted).
-    Returns a float array of shape ``(n_items, n_genres + n_decades + 1)``; the last column
-    marks an unknown year. Decades before the 1950s are pooled into one.
-    """
-    if "year" not in items.columns:
-        raise ValueError(f"items needs a 'year' column, has {list(items.columns)}")
-    multi_hot = genre_matrix(items, genres)
-    year = items.set_index("item")["year"].reindex(np.arange(len(multi_hot)))
-    known = year.notna().to_numpy()
-    decade = np.where(known, year.fillna(1990).to_numpy(dtype=float) // 10 * 10, np.nan)
-    decade = np.maximum(decade, 1940)  # 1940 stands for "1940s or earlier"
-    decades = np.unique(decade[known])
-    one_hot = (decade[:, None] == decades[None, :]).astype(float)
-    return np.hstack([multi_hot, one_hot, (~known)[:, None].astype(float)])
-
 
 # --------------------------------------------------------------------------------------------
 # Losses for implicit feedback (TensorFlow tensors in, a scalar out)
@@ -202,25 +162,11 @@ def neumf_network(n_users, n_items, dim, hidden_units, l2=0.0) -> keras.Model:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_settings(model, integers=("embedding_dim", "n_negatives", "epochs", "batch_size")
-                    ) -> None:
-    for name in integers:
-        value = getattr(model, name)
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if not model.learning_rate > 0:
-        raise ValueError(f"learning_rate must be positive, got {model.learning_rate!r}")
-    if not model.l2 >= 0:
-        raise ValueError(f"l2 must be non-negative, got {model.l2!r}")
-    if getattr(model, "loss", "bce") not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {model.loss!r}")
+def _epoch_function(step, users, items, batch_size, seed_generator):
+    """A compiled function that runs one epoch of ``step(users_batch, items_batch) -> loss``.
 
-
-def _epochs(step, users, items, epochs, batch_size, seed_generator, curves):
-    """Run ``epochs`` passes of ``step(users_batch, items_batch) -> loss`` over shuffled pairs.
-
-    One ``tf.function`` call per epoch shuffles the pairs and loops over the mini-batches
-    inside the graph; the mean loss of each epoch is appended to ``curves["loss"]``.
+    One ``tf.function`` call shuffles the pairs (with the model's seed generator) and loops
+    over the mini-batches inside the graph; it returns the mean loss of the epoch.
     """
     users, items = tf.constant(users, "int32"), tf.constant(items, "int32")
     n = int(users.shape[0])
@@ -235,18 +181,24 @@ def _epochs(step, users, items, epochs, batch_size, seed_generator, curves):
             batches += 1.0
         return total / batches
 
-    for _ in range(epochs):
-        curves["loss"].append(float(one_epoch()))
+    return one_epoch
 
 
-class _SampledNegativesRecommender(Recommender):
+_SAMPLED_NEGATIVES = {"embedding_dim": integer(1), "loss": one_of(*LOSSES),
+                      "n_negatives": integer(1), "epochs": integer(1), "batch_size": integer(1),
+                      "learning_rate": POSITIVE, "l2": NON_NEGATIVE, "seed": SEED}
+
+
+class _SampledNegativesRecommender(EpochRecommender):
     """Shared training and scoring of the models that score one (user, item) pair at a time.
 
-    Subclasses define ``_network()``, a Keras model from ``{"user", "item"}`` id tensors to
-    one logit per pair. After ``fit``: ``network_`` (the Keras model), ``curves_``
-    (``{"loss": [...]}``, the mean training loss of each epoch) and ``scores_``
+    Subclasses define ``build_network()``, a Keras model from ``{"user", "item"}`` id tensors
+    to one logit per pair. After ``fit``: ``network_`` (the Keras model), ``curves_`` (the
+    mean training loss of each epoch, and ``valid``'s metrics) and ``scores_``
     (``(n_users, n_items)``, every pair's score).
     """
+
+    hyperparameters = _SAMPLED_NEGATIVES
 
     def __init__(self, embedding_dim, loss, n_negatives, epochs, batch_size, learning_rate, l2,
                  seed):
@@ -259,10 +211,11 @@ class _SampledNegativesRecommender(Recommender):
         self.l2 = l2
         self.seed = seed
 
-    def _fit(self, train: pd.DataFrame) -> None:
-        _check_settings(self)
-        seed_everything(self.seed)
-        self.network_ = network = self._network()
+    def build_network(self):
+        raise NotImplementedError
+
+    def _start(self, train: pd.DataFrame) -> None:
+        self.network_ = network = self.build_network()
         seen = tf.constant(self.history_.toarray() > 0)  # (n_users, n_items) bool
         loss_function = bce_loss if self.loss == "bce" else bpr_loss
         optimizer = keras.optimizers.Adam(self.learning_rate)
@@ -287,18 +240,23 @@ class _SampledNegativesRecommender(Recommender):
             optimizer.apply(gradients, network.trainable_variables)
             return loss
 
-        self.curves_ = {"loss": []}
-        _epochs(step, train["user"].to_numpy(), train["item"].to_numpy(), self.epochs,
-                self.batch_size, seed_generator, self.curves_)
-        self.scores_ = self._all_scores()
+        self._one_epoch = _epoch_function(step, train["user"].to_numpy(),
+                                          train["item"].to_numpy(), self.batch_size,
+                                          seed_generator)
 
-    def _all_scores(self) -> np.ndarray:
-        """Every pair's logit, shape ``(n_users, n_items)``."""
+    def _train_epoch(self, epoch: int) -> dict:
+        return {"loss": float(self._one_epoch())}
+
+    def _end_training(self) -> None:
+        del self._one_epoch
+
+    def _finish(self) -> None:
+        """Every pair's logit, ``scores_``, shape ``(n_users, n_items)``."""
         users = np.repeat(np.arange(self.n_users_, dtype=np.int32), self.n_items_)
         items = np.tile(np.arange(self.n_items_, dtype=np.int32), self.n_users_)
         scores = self.network_.predict({"user": users, "item": items}, batch_size=1 << 16,
                                        verbose=0)
-        return np.asarray(scores, dtype=float).reshape(self.n_users_, self.n_items_)
+        self.scores_ = np.asarray(scores, dtype=float).reshape(self.n_users_, self.n_items_)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.scores_[users]
@@ -327,11 +285,12 @@ class DotProductMF(_SampledNegativesRecommender):
         super().__init__(embedding_dim, loss, n_negatives, epochs, batch_size, learning_rate,
                          l2, seed)
 
-    def _network(self):
+    def build_network(self):
+        """:func:`dot_product_network`; an override must keep its three layer names."""
         return dot_product_network(self.n_users_, self.n_items_, self.embedding_dim, self.l2)
 
-    def _fit(self, train):
-        super()._fit(train)
+    def _finish(self) -> None:
+        super()._finish()
         self.user_factors_ = self.network_.get_layer("user_embedding").get_weights()[0]
         self.item_factors_ = self.network_.get_layer("item_embedding").get_weights()[0]
         self.item_bias_ = self.network_.get_layer("item_bias").get_weights()[0][:, 0]
@@ -348,7 +307,8 @@ class GMF(_SampledNegativesRecommender):
         super().__init__(embedding_dim, loss, n_negatives, epochs, batch_size, learning_rate,
                          l2, seed)
 
-    def _network(self):
+    def build_network(self):
+        """:func:`gmf_network`; override to try another network."""
         return gmf_network(self.n_users_, self.n_items_, self.embedding_dim, self.l2)
 
 
@@ -359,13 +319,16 @@ class MLPRecommender(_SampledNegativesRecommender):
     layers (a tower that halves, as in He et al. 2017).
     """
 
+    hyperparameters = {**_SAMPLED_NEGATIVES, "hidden_units": integers(1)}
+
     def __init__(self, embedding_dim=32, hidden_units=(64, 32, 16), loss="bpr", n_negatives=4,
                  epochs=10, batch_size=8192, learning_rate=0.01, l2=1e-4, seed=0):
         super().__init__(embedding_dim, loss, n_negatives, epochs, batch_size, learning_rate,
                          l2, seed)
         self.hidden_units = hidden_units
 
-    def _network(self):
+    def build_network(self):
+        """:func:`mlp_network`; override to try another network."""
         return mlp_network(self.n_users_, self.n_items_, self.embedding_dim,
                            tuple(self.hidden_units), self.l2)
 
@@ -377,13 +340,16 @@ class NeuMF(_SampledNegativesRecommender):
     from scratch (the paper's pre-training of the branches is left out).
     """
 
+    hyperparameters = {**_SAMPLED_NEGATIVES, "hidden_units": integers(1)}
+
     def __init__(self, embedding_dim=32, hidden_units=(64, 32, 16), loss="bpr", n_negatives=4,
                  epochs=10, batch_size=8192, learning_rate=0.01, l2=1e-5, seed=0):
         super().__init__(embedding_dim, loss, n_negatives, epochs, batch_size, learning_rate,
                          l2, seed)
         self.hidden_units = hidden_units
 
-    def _network(self):
+    def build_network(self):
+        """:func:`neumf_network`; override to try another network."""
         return neumf_network(self.n_users_, self.n_items_, self.embedding_dim,
                              tuple(self.hidden_units), self.l2)
 
@@ -417,29 +383,58 @@ def tower(n_ids, n_features, dim, hidden_units, name, l2=0.0) -> keras.Model:
     return keras.Model({"id": ids, "features": features}, vector, name=name)
 
 
-class TwoTower(Recommender):
+def two_tower_network(n_users, n_items, n_user_features, n_item_features, dim, hidden_units,
+                      l2=0.0) -> keras.Model:
+    """A user :func:`tower` and an item :func:`tower` side by side, in one model.
+
+    Inputs ``user`` and ``item`` (ids, ``(batch,)``) and ``user_features`` /
+    ``item_features`` (``(batch, d_u)`` / ``(batch, d_i)``); outputs ``user_vector`` and
+    ``item_vector``, each ``(batch, dim)``. The towers are the layers ``user_tower`` and
+    ``item_tower``, so each can be run alone (to embed every user, or every item).
+    """
+    user_tower = tower(n_users, n_user_features, dim, hidden_units, "user_tower", l2)
+    item_tower = tower(n_items, n_item_features, dim, hidden_units, "item_tower", l2)
+    inputs = {"user": keras.Input(shape=(), dtype="int32", name="user"),
+              "user_features": keras.Input(shape=(n_user_features,), name="user_features"),
+              "item": keras.Input(shape=(), dtype="int32", name="item"),
+              "item_features": keras.Input(shape=(n_item_features,), name="item_features")}
+    user_vector = user_tower({"id": inputs["user"], "features": inputs["user_features"]})
+    item_vector = item_tower({"id": inputs["item"], "features": inputs["item_features"]})
+    return keras.Model(inputs, {"user_vector": user_vector, "item_vector": item_vector},
+                       name="two_tower")
+
+
+class TwoTower(EpochRecommender):
     """A user tower and an item tower whose dot product is the score (Covington et al. 2016).
 
     The user tower maps the user's id embedding and side features to a vector ``f(u)`` of
     size ``embedding_dim``; the item tower maps the item's id embedding and side features to
-    ``g(i)``; ``s(u, i) = f(u) · g(i)`` (see :func:`tower`). Training uses the in-batch
-    sampled softmax of :func:`in_batch_softmax_loss`, with the logQ correction of Yi et al.
-    (2019) if ``log_q_correction``, ``q_i`` being item ``i``'s share of the training
+    ``g(i)``; ``s(u, i) = f(u) · g(i)`` (see :func:`two_tower_network`). Training uses the
+    in-batch sampled softmax of :func:`in_batch_softmax_loss`, with the logQ correction of Yi
+    et al. (2019) if ``log_q_correction``, ``q_i`` being item ``i``'s share of the training
     interactions.
 
     Parameters
     ----------
-    user_features : array ``(n_users, d_u)`` or None (none), e.g. :func:`user_features`.
-    item_features : array ``(n_items, d_i)`` or None (none), e.g. :func:`item_features`.
+    user_features : array ``(n_users, d_u)`` or None (none), e.g.
+        :func:`recsys_lab.features.user_features`.
+    item_features : array ``(n_items, d_i)`` or None (none), e.g.
+        :func:`recsys_lab.features.item_features`.
     embedding_dim : int, size of the embeddings and of the tower outputs.
     hidden_units : widths of each tower's ReLU layers (empty: one linear layer).
     temperature : float, the softmax temperature dividing the dot products.
     log_q_correction : bool, subtract ``log q_i`` from the logits (False: plain in-batch).
     epochs, batch_size, learning_rate, l2, seed : as :class:`DotProductMF`.
 
-    After ``fit``: ``user_vectors_`` ``(n_users, d)``, ``item_vectors_`` ``(n_items, d)``,
-    ``curves_`` and the two towers ``user_tower_`` and ``item_tower_``.
+    After ``fit``: ``network_`` (both towers), ``user_vectors_`` ``(n_users, d)``,
+    ``item_vectors_`` ``(n_items, d)`` and ``curves_``.
     """
+
+    hyperparameters = {"user_features": DATA, "item_features": DATA,
+                       "embedding_dim": integer(1), "hidden_units": integers(1),
+                       "temperature": POSITIVE, "log_q_correction": FLAG, "epochs": integer(1),
+                       "batch_size": integer(1), "learning_rate": POSITIVE, "l2": NON_NEGATIVE,
+                       "seed": SEED}
 
     def __init__(self, user_features=None, item_features=None, embedding_dim=32,
                  hidden_units=(), temperature=1.0, log_q_correction=True, epochs=10,
@@ -467,44 +462,53 @@ class TwoTower(Recommender):
             raise ValueError(f"{kind}_features has NaN or infinite values")
         return values
 
-    def _fit(self, train: pd.DataFrame) -> None:
-        _check_settings(self, ("embedding_dim", "epochs", "batch_size"))
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature!r}")
-        user_x = self._features(self.user_features, self.n_users_, "user")
-        item_x = self._features(self.item_features, self.n_items_, "item")
-        seed_everything(self.seed)
-        units, dim = tuple(self.hidden_units), self.embedding_dim
-        self.user_tower_ = user_tower = tower(self.n_users_, user_x.shape[1], dim, units,
-                                              "user_tower", self.l2)
-        self.item_tower_ = item_tower = tower(self.n_items_, item_x.shape[1], dim, units,
-                                              "item_tower", self.l2)
-        variables = user_tower.trainable_variables + item_tower.trainable_variables
+    def build_network(self) -> keras.Model:
+        """:func:`two_tower_network`; an override must keep its inputs, outputs and towers."""
+        return two_tower_network(self.n_users_, self.n_items_, self._user_x.shape[1],
+                                 self._item_x.shape[1], self.embedding_dim,
+                                 tuple(self.hidden_units), self.l2)
+
+    def _start(self, train: pd.DataFrame) -> None:
+        self._user_x = tf.constant(self._features(self.user_features, self.n_users_, "user"))
+        self._item_x = tf.constant(self._features(self.item_features, self.n_items_, "item"))
+        self.network_ = network = self.build_network()
+        variables = network.trainable_variables
         optimizer = keras.optimizers.Adam(self.learning_rate)
         optimizer.build(variables)
         counts = np.bincount(train["item"].to_numpy(), minlength=self.n_items_)
         log_q = np.log(np.maximum(counts, 1) / counts.sum())
         log_q = tf.constant(log_q if self.log_q_correction else 0.0 * log_q, "float32")
-        user_x, item_x = tf.constant(user_x), tf.constant(item_x)
-        temperature = float(self.temperature)
+        user_x, item_x, temperature = self._user_x, self._item_x, float(self.temperature)
 
         def step(users, items):
             with tf.GradientTape() as tape:
-                u = user_tower({"id": users, "features": tf.gather(user_x, users)}, training=True)
-                v = item_tower({"id": items, "features": tf.gather(item_x, items)}, training=True)
-                loss = in_batch_softmax_loss(u, v, items, tf.gather(log_q, items), temperature)
-                total = loss + tf.add_n(user_tower.losses + item_tower.losses + [0.0])
+                vectors = network({"user": users, "user_features": tf.gather(user_x, users),
+                                   "item": items, "item_features": tf.gather(item_x, items)},
+                                  training=True)
+                loss = in_batch_softmax_loss(vectors["user_vector"], vectors["item_vector"],
+                                             items, tf.gather(log_q, items), temperature)
+                total = loss + tf.add_n(network.losses + [0.0])
             gradients = tape.gradient(total, variables)
             optimizer.apply(gradients, variables)
             return loss
 
-        self.curves_ = {"loss": []}
-        _epochs(step, train["user"].to_numpy(), train["item"].to_numpy(), self.epochs,
-                self.batch_size, keras.random.SeedGenerator(self.seed), self.curves_)
-        all_users = tf.range(self.n_users_, dtype="int32")
-        all_items = tf.range(self.n_items_, dtype="int32")
-        self.user_vectors_ = np.asarray(user_tower({"id": all_users, "features": user_x}))
-        self.item_vectors_ = np.asarray(item_tower({"id": all_items, "features": item_x}))
+        self._one_epoch = _epoch_function(step, train["user"].to_numpy(),
+                                          train["item"].to_numpy(), self.batch_size,
+                                          keras.random.SeedGenerator(self.seed))
+
+    def _train_epoch(self, epoch: int) -> dict:
+        return {"loss": float(self._one_epoch())}
+
+    def _end_training(self) -> None:
+        del self._one_epoch
+
+    def _finish(self) -> None:
+        user_tower = self.network_.get_layer("user_tower")
+        item_tower = self.network_.get_layer("item_tower")
+        self.user_vectors_ = np.asarray(user_tower(
+            {"id": tf.range(self.n_users_, dtype="int32"), "features": self._user_x}))
+        self.item_vectors_ = np.asarray(item_tower(
+            {"id": tf.range(self.n_items_, dtype="int32"), "features": self._item_x}))
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.user_vectors_[users] @ self.item_vectors_.T

@@ -8,25 +8,30 @@ a history, a made-up session).
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from keras import layers
 
-from recsys_lab.base import Recommender
-from recsys_lab.evaluate import evaluate
+from recsys_lab.base import EpochRecommender, Recommender
+from recsys_lab.models._keras import fit_one_epoch, keras
 from recsys_lab.sequences import next_item_examples, pad_sequences, user_histories
-from recsys_lab.training import seed_everything
-from recsys_lab.validation import check_fitted, check_ids
+from recsys_lab.validation import (
+    NON_NEGATIVE,
+    POSITIVE,
+    RATE,
+    SEED,
+    check_fitted,
+    check_ids,
+    integer,
+)
+
+layers = keras.layers
 
 
-class _SequenceRecommender(Recommender):
-    """Shared plumbing: keep the time-ordered histories, score them, check sequences."""
+class _SequenceScoring:
+    """Mixin: score the time-ordered histories ``fit`` kept (``histories_``), or any others."""
 
-    def _fit(self, train: pd.DataFrame) -> None:
-        self.histories_ = user_histories(train, self.n_users_)
-        self._fit_sequences(self.histories_)
+    columns = ("user", "item", "timestamp")
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self._score_histories([self.histories_[u] for u in users])
@@ -34,51 +39,16 @@ class _SequenceRecommender(Recommender):
     def score_histories(self, histories) -> np.ndarray:
         """Scores of every item as the next one after each sequence, ``(len(histories), n_items)``.
 
-        ``histories`` is a sequence of int arrays of item ids, oldest first.
+        ``histories`` is a sequence of 1-D arrays of item ids, oldest first.
         """
         check_fitted(self, "histories_")
-        histories = [check_ids(h, self.n_items_, kind="item").ravel() for h in histories]
-        return np.asarray(self._score_histories(histories), dtype=float)
+        histories = [check_ids(h, self.n_items_, kind="item") for h in histories]
+        if not histories:
+            return np.zeros((0, self.n_items_))
+        return np.array(self._score_histories(histories), dtype=float)
 
 
-class _ValidationCurves:
-    """Mixin: ``fit`` takes an optional ``valid`` frame to monitor while training.
-
-    If ``valid`` (each user's next item after ``train``, e.g. ``seq_split(...).valid``) is
-    given, the model's ``_fit`` finds ``(train, valid)`` in ``self._valid`` and records
-    HR@10 and NDCG@10 on it after every epoch in ``curves_``.
-    """
-
-    def fit(self, train: pd.DataFrame, n_users: int, n_items: int,
-            valid: pd.DataFrame | None = None):
-        """Learn from ``train`` (``user``, ``item``, ``timestamp``); see the class doc."""
-        self._valid = None if valid is None else (train, valid)
-        try:
-            return super().fit(train, n_users, n_items)
-        finally:
-            del self._valid
-
-    def _train_epochs(self, network, examples) -> None:
-        """Fit ``network`` on next-item ``examples`` for ``n_epochs``, one epoch at a time.
-
-        ``curves_`` gets the training loss of each epoch and, when fitting with ``valid``,
-        HR@10 and NDCG@10 on it.
-        """
-        rows = []
-        for epoch in range(1, self.n_epochs + 1):
-            result = network.fit(
-                examples.inputs, examples.targets, sample_weight=examples.mask.astype("float32"),
-                batch_size=self.batch_size, epochs=1, shuffle=True, verbose=0)
-            row = {"epoch": epoch, "loss": float(result.history["loss"][0])}
-            if self._valid is not None:
-                scored = evaluate(self, *self._valid, "SEQ", fitted=True,
-                                  n_users=self.n_users_, n_items=self.n_items_)
-                row |= {k: scored[k] for k in ("HR@10", "NDCG@10")}
-            rows.append(row)
-        self.curves_ = pd.DataFrame(rows).set_index("epoch")
-
-
-class MarkovChain(_SequenceRecommender):
+class MarkovChain(_SequenceScoring, Recommender):
     """First-order Markov chain: the next item depends only on the last one.
 
     ``P(j | i) = (C[i, j] + smoothing * p(j)) / (sum_j C[i, j] + smoothing)``, where
@@ -92,12 +62,13 @@ class MarkovChain(_SequenceRecommender):
     smoothing : pseudo-count ``>= 0`` of the popularity prior (chosen on SEQ validation).
     """
 
+    hyperparameters = {"smoothing": NON_NEGATIVE}
+
     def __init__(self, smoothing: float = 200.0):
         self.smoothing = smoothing
 
-    def _fit_sequences(self, histories) -> None:
-        if not self.smoothing >= 0:
-            raise ValueError(f"smoothing must be >= 0, got {self.smoothing!r}")
+    def _fit(self, train: pd.DataFrame) -> None:
+        self.histories_ = histories = user_histories(train, self.n_users_)
         pairs = [np.stack([h[:-1], h[1:]]) for h in histories if len(h) > 1]
         pairs = np.concatenate(pairs, axis=1) if pairs else np.zeros((2, 0), dtype=np.int64)
         n = self.n_items_
@@ -133,7 +104,7 @@ def build_gru4rec(n_items: int, max_len: int, embedding_dim: int, hidden_units: 
     return keras.Model(items, logits, name="gru4rec")
 
 
-class GRU4Rec(_ValidationCurves, _SequenceRecommender):
+class GRU4Rec(_SequenceScoring, EpochRecommender):
     """GRU4Rec: item embedding → GRU → a softmax over all items, at every step of a history.
 
     Trained with full softmax cross-entropy on next-item targets
@@ -141,7 +112,7 @@ class GRU4Rec(_ValidationCurves, _SequenceRecommender):
     in windows of ``max_len`` steps); padding is masked. To score, a user's last ``max_len``
     items run through the GRU and the final state's logits score every item.
 
-    The defaults are chapter 6's choice on the SEQ validation item (``n_epochs`` is the epoch
+    The defaults are chapter 6's choice on the SEQ validation item (``epochs`` is the epoch
     of best validation HR@10: early stopping on the validation item, never the test item).
 
     Parameters
@@ -151,60 +122,68 @@ class GRU4Rec(_ValidationCurves, _SequenceRecommender):
     train_len : train on each user's most recent ``train_len`` items only (None: all of them);
         shorter is faster, and old habits matter less for the next item.
     dropout : dropout rate on the embeddings and on the GRU states.
-    n_epochs, batch_size, learning_rate : Adam training schedule.
-    seed : seeds NumPy and Keras, so two fits give the same model.
+    epochs, batch_size, learning_rate : Adam training schedule.
+    seed : seeds the initialisation and the order of the training windows.
 
-    Learned state: ``model_`` (the Keras model), ``curves_`` (a DataFrame, one row per
-    epoch: ``loss`` and, when ``fit`` gets ``valid``, ``HR@10``/``NDCG@10`` on it).
+    Learned state: ``network_`` (:meth:`build_network`), ``histories_`` (the time-ordered
+    training histories), ``curves_`` (one row per epoch: ``loss`` and, when ``fit`` gets
+    ``valid``, its metrics).
     """
 
+    hyperparameters = {"embedding_dim": integer(1), "hidden_units": integer(1),
+                       "max_len": integer(1), "dropout": RATE, "epochs": integer(1),
+                       "batch_size": integer(1), "learning_rate": POSITIVE,
+                       "train_len": integer(1, optional=True), "seed": SEED}
+
     def __init__(self, embedding_dim: int = 64, hidden_units: int = 64, max_len: int = 50,
-                 dropout: float = 0.2, n_epochs: int = 8, batch_size: int = 128,
+                 dropout: float = 0.2, epochs: int = 8, batch_size: int = 128,
                  learning_rate: float = 2e-2, train_len: int | None = None, seed: int = 0):
         self.embedding_dim = embedding_dim
         self.hidden_units = hidden_units
         self.max_len = max_len
         self.dropout = dropout
-        self.n_epochs = n_epochs
+        self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.train_len = train_len
         self.seed = seed
 
-    def _check_params(self) -> None:
-        for name in ("embedding_dim", "hidden_units", "max_len", "n_epochs", "batch_size",
-                     "train_len"):
-            value = getattr(self, name)
-            if name == "train_len" and value is None:
-                continue
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+    def build_network(self) -> keras.Model:
+        """:func:`build_gru4rec` with this model's settings; override to try another network.
 
-    def _fit_sequences(self, histories) -> None:
-        self._check_params()
-        seed_everything(self.seed)
-        recent = histories if self.train_len is None else [h[-self.train_len:] for h in histories]
-        examples = next_item_examples(recent, self.max_len, all_windows=True)
-        if not examples.mask.any():
+        It must map ``(batch, max_len)`` input ids to ``(batch, max_len, n_items)`` logits
+        and keep the layers ``gru`` (the states) and ``next_item_logits`` (the output).
+        """
+        return build_gru4rec(self.n_items_, self.max_len, self.embedding_dim,
+                             self.hidden_units, self.dropout)
+
+    def _start(self, train: pd.DataFrame) -> None:
+        self.histories_ = user_histories(train, self.n_users_)
+        recent = (self.histories_ if self.train_len is None
+                  else [h[-self.train_len:] for h in self.histories_])
+        self._examples = next_item_examples(recent, self.max_len, all_windows=True)
+        if not self._examples.mask.any():
             raise ValueError("train has no user with two or more interactions: nothing to learn")
-        self.model_ = build_gru4rec(self.n_items_, self.max_len, self.embedding_dim,
-                                    self.hidden_units, self.dropout)
-        self.model_.compile(
+        self._rng = np.random.default_rng(self.seed)
+        self.network_ = self.build_network()
+        self.network_.compile(
             optimizer=keras.optimizers.Adam(self.learning_rate),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             jit_compile=True,  # XLA fuses the GRU's small per-step ops: faster on CPU
         )
-        self._state_model = None
-        self._train_epochs(self.model_, examples)
+        self._state_model = keras.Model(self.network_.input,
+                                        self.network_.get_layer("gru").output)
+
+    def _train_epoch(self, epoch: int) -> dict:
+        examples = self._examples
+        return fit_one_epoch(self.network_, examples.inputs, examples.targets,
+                             sample_weight=examples.mask.astype("float32"),
+                             batch_size=self.batch_size, rng=self._rng)
+
+    def _end_training(self) -> None:
+        del self._examples, self._rng
 
     def _final_states(self, padded: np.ndarray) -> np.ndarray:
-        if self._state_model is None:
-            self._state_model = keras.Model(self.model_.input,
-                                            self.model_.get_layer("gru").output)
         # A direct call, not predict(): predict re-traces a graph for every new batch shape.
         return np.concatenate([np.asarray(self._state_model(padded[start:start + 1024],
                                                             training=False))[:, -1]
@@ -212,5 +191,5 @@ class GRU4Rec(_ValidationCurves, _SequenceRecommender):
 
     def _score_histories(self, histories) -> np.ndarray:
         states = self._final_states(pad_sequences(histories, self.max_len))
-        kernel, bias = self.model_.get_layer("next_item_logits").get_weights()
+        kernel, bias = self.network_.get_layer("next_item_logits").get_weights()
         return states @ kernel + bias

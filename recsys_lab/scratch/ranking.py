@@ -1,30 +1,23 @@
-"""Negative sampling for implicit feedback, its losses, and hit rates sampled or not (NumPy only).
+"""Implicit feedback in NumPy: negatives drawn from unseen items, and the BCE / BPR losses.
 
 With implicit feedback we observe only positives: the items a user interacted with. A model
 learns to score them above the rest by contrasting each positive with *negatives*, items
-drawn from those the user has not interacted with:
+drawn from those the user has not interacted with (chapter 3):
 
-* :func:`sample_negatives` draws them uniformly for a batch of users;
-* :func:`bce_loss` (pointwise) and :func:`bpr_loss` (pairwise) score a positive against its
-  negatives and return the loss with its gradient with respect to the scores, so that a
-  from-scratch model needs only the chain rule on top (and Keras versions can be checked).
-
-Evaluating against sampled negatives is another matter: :func:`full_hit_rate` is the
-full-ranking twin of :func:`recsys_lab.evaluate.sampled_hit_rate`, for comparing the two
-(Krichene & Rendle 2020). :class:`ScoreCache` computes a fitted model's scores once, so
-that such per-user loops cost a row lookup per user whatever the model.
+* :func:`sample_unseen_items` draws them uniformly for a batch of users;
+* :func:`bce_with_gradients` (pointwise) and :func:`bpr_with_gradients` (pairwise) score a
+  positive against its negatives and return the loss with its gradient with respect to the
+  scores, so that a from-scratch model needs only the chain rule on top, and the Keras
+  losses of :mod:`recsys_lab.models.ncf` (``bce_loss``, ``bpr_loss``) can be checked.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from recsys_lab.base import interaction_matrix
 
-
-def sample_negatives(history: sp.csr_matrix, users, n_negatives: int,
+def sample_unseen_items(history: sp.csr_matrix, users, n_negatives: int,
                      rng: np.random.Generator) -> np.ndarray:
     """For each entry of ``users``, ``n_negatives`` items drawn uniformly from those it lacks.
 
@@ -64,7 +57,7 @@ def _sigmoid(x):
     return np.exp(_log_sigmoid(x))
 
 
-def bce_loss(positive, negative):
+def bce_with_gradients(positive, negative):
     """Pointwise binary cross-entropy of a positive and its negatives, and its gradients.
 
     ``positive`` has shape ``(n,)`` (one score per positive pair) and ``negative`` shape
@@ -80,12 +73,13 @@ def bce_loss(positive, negative):
     return loss, (_sigmoid(positive) - 1.0) / n, _sigmoid(negative) / n
 
 
-def bpr_loss(positive, negative):
+def bpr_with_gradients(positive, negative):
     """Bayesian personalised ranking loss and its gradients (Rendle et al. 2009).
 
-    The mean over all ``n × m`` pairs of ``−log σ(s⁺ − s⁻)``; shapes as :func:`bce_loss`.
-    With ``x = s⁺ − s⁻``, ``d/dx [−log σ(x)] = −(1 − σ(x)) = −σ(−x)``: a pair already in
-    the right order by a wide margin contributes almost nothing. Returns
+    The mean over all ``n × m`` pairs of ``−log σ(s⁺ − s⁻)``; shapes as
+    :func:`bce_with_gradients`. With ``x = s⁺ − s⁻``,
+    ``d/dx [−log σ(x)] = −(1 − σ(x)) = −σ(−x)``: a pair already in the right order by a
+    wide margin contributes almost nothing. Returns
     ``(loss, d loss / d positive, d loss / d negative)``.
     """
     positive, negative = np.asarray(positive, float), np.asarray(negative, float)
@@ -102,49 +96,3 @@ def _check_scores(positive, negative):
                          f"{positive.shape} and {negative.shape}")
     if positive.size == 0:
         raise ValueError("no scores: positive is empty")
-
-
-def full_hit_rate(model, train: pd.DataFrame, test: pd.DataFrame, k: int = 10) -> float:
-    """HR@K of each (user, test item) pair ranked against *every* item the user never touched.
-
-    The full-ranking twin of :func:`recsys_lab.evaluate.sampled_hit_rate`: the same pairs
-    and the same tie rule (a tie counts half), but all unseen items (in neither ``train``
-    nor ``test``) are the negatives instead of 100 random ones. ``model`` must be fitted.
-    """
-    seen = interaction_matrix(pd.concat([train[["user", "item"]], test[["user", "item"]]]),
-                              model.n_users_, model.n_items_).toarray().astype(bool)
-    hits = []
-    users = np.unique(test["user"].to_numpy())
-    positives = test.groupby("user")["item"].apply(np.asarray)
-    for start in range(0, len(users), 256):
-        batch = users[start:start + 256]
-        scores = np.asarray(model.score_items(batch), dtype=float)
-        for row, user in enumerate(batch):
-            negative = np.sort(scores[row][~seen[user]])
-            positive = scores[row][positives[user]]
-            above = len(negative) - np.searchsorted(negative, positive, side="right")
-            ties = np.searchsorted(negative, positive, side="right") - np.searchsorted(
-                negative, positive, side="left")
-            hits.append(above + 0.5 * ties < k)
-    return float(np.concatenate(hits).mean())
-
-
-class ScoreCache:
-    """A fitted model's scores for every user, computed once, behind ``score_items``.
-
-    Evaluation loops that score one user at a time (:func:`full_hit_rate`,
-    :func:`recsys_lab.evaluate.sampled_hit_rate`) call ``score_items`` per user; for models
-    whose single-user scoring is slow (item-KNN) it is much faster to compute the
-    ``(n_users, n_items)`` score matrix once. Exposes ``n_users_``, ``n_items_``,
-    ``scores_`` and ``score_items(users) -> (len(users), n_items)``.
-    """
-
-    def __init__(self, model):
-        self.n_users_, self.n_items_ = model.n_users_, model.n_items_
-        self.scores_ = np.asarray(model.score_items(np.arange(model.n_users_)), dtype=float)
-
-    def score_items(self, users) -> np.ndarray:
-        users = np.asarray(users, dtype=np.int64)
-        if users.size and (users.min() < 0 or users.max() >= self.n_users_):
-            raise ValueError(f"users must lie in 0..{self.n_users_ - 1}")
-        return self.scores_[users]

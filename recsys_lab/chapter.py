@@ -1,0 +1,112 @@
+"""What every chapter does first and last: a seed, the data, the splits, and the time budget.
+
+A chapter starts with::
+
+    from recsys_lab.chapter import start_chapter
+
+    chapter = start_chapter(seed=0)
+    data, sizes = chapter.data, chapter.sizes       # MovieLens-100K, {n_users, n_items}
+    topn = chapter.split("TOPN")                    # the protocol's standard split
+    fit_part, valid_part = chapter.validation_split("TOPN")   # carved from topn.train
+
+and ends with ``chapter.finish()``, which prints how long it ran and asserts the budget.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from recsys_lab.datasets import MovieLens, load_movielens_100k
+from recsys_lab.splits import (
+    COLD,
+    PROTOCOLS,
+    RATING,
+    SEQ,
+    Split,
+    cold_item_split,
+    rating_split,
+    standard_splits,
+    topn_split,
+)
+from recsys_lab.training import seed_everything
+
+#: Seconds a chapter may take from start to finish on a two-core laptop CPU.
+BUDGET_SECONDS = 120.0
+#: The seed of the validation splits carved from training data (the test splits use 42 and 0).
+VALIDATION_SEED = 1
+
+
+@dataclass
+class Chapter:
+    """A chapter's shared state: its seed, MovieLens-100K, its splits and its clock.
+
+    Attributes
+    ----------
+    data : the :class:`~recsys_lab.datasets.MovieLens` dataset.
+    seed : the notebook's seed (models take their own).
+    started : ``time.perf_counter()`` when the chapter started.
+    """
+
+    data: MovieLens
+    seed: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    _splits: dict = field(default=None, repr=False)
+
+    @property
+    def sizes(self) -> dict:
+        """``{"n_users": ..., "n_items": ...}``, the keyword arguments of ``fit``/``evaluate``."""
+        return {"n_users": self.data.n_users, "n_items": self.data.n_items}
+
+    def split(self, protocol: str):
+        """The standard split of a protocol (:func:`recsys_lab.splits.standard_splits`)."""
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+        if self._splits is None:
+            self._splits = standard_splits(self.data.ratings, n_items=self.data.n_items)
+        return self._splits[protocol]
+
+    def validation_split(self, protocol: str) -> Split:
+        """``(fit_part, valid_part)``: a validation split carved from the protocol's training
+        data, for choosing settings; the test split stays unread.
+
+        RATING, TOPN and COLD split their training data again with the same protocol and
+        :data:`VALIDATION_SEED`; SEQ uses each user's validation item (``seq.valid``) after
+        ``seq.train``.
+        """
+        split = self.split(protocol)
+        if protocol == SEQ:
+            return Split(split.train, split.valid)
+        if protocol == COLD:
+            valid = cold_item_split(split.train, seed=VALIDATION_SEED)
+            return Split(valid.train, valid.test)
+        make = rating_split if protocol == RATING else topn_split
+        return make(split.train, seed=VALIDATION_SEED)
+
+    def elapsed(self) -> float:
+        """Seconds since the chapter started."""
+        return time.perf_counter() - self.started
+
+    def finish(self, budget: float = BUDGET_SECONDS) -> float:
+        """Print how long the chapter ran and assert it stayed within ``budget`` seconds."""
+        elapsed = self.elapsed()
+        print(f"chapter ran in {elapsed:.0f} s (budget {budget:.0f} s)")
+        assert elapsed <= budget, f"the chapter took {elapsed:.0f} s, over its {budget:.0f} s"
+        return elapsed
+
+
+def start_chapter(seed: int = 0, *, data_home=None) -> Chapter:
+    """Seed the notebook, set figure defaults, load MovieLens-100K and start the clock.
+
+    ``seed`` seeds the notebook's own global generators
+    (:func:`~recsys_lab.training.seed_everything`); every model takes its own ``seed``.
+    ``data_home`` is the data cache (default ``$RECSYS_LAB_DATA`` or
+    ``~/.cache/recsys_lab``).
+    """
+    started = time.perf_counter()
+    seed_everything(seed)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["figure.dpi"] = 90
+    return Chapter(load_movielens_100k(data_home), seed=seed, started=started)
+

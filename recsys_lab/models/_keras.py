@@ -1,0 +1,67 @@
+"""Keras, imported quietly, and the two training helpers every Keras model of the book shares.
+
+Importing this module imports Keras 3 on TensorFlow. TensorFlow's C++ log is set to errors
+only through its own setting, ``TF_CPP_MIN_LOG_LEVEL`` (unless the caller chose a level):
+on a machine without a GPU it reports at every start that it found no CUDA driver, and at
+the first fit of some models that oneDNN falls back to Eigen for boolean tensors, lines
+that vary from run to run and would land in the book's pages. Nothing is redirected, so a
+crash inside TensorFlow still prints.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _take(data, rows: np.ndarray):
+    """``data`` (an array, or a list / dict of arrays with one row per example) at ``rows``."""
+    if isinstance(data, dict):
+        return {key: value[rows] for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [value[rows] for value in data]
+    return data[rows]
+
+
+def _length(data) -> int:
+    first = next(iter(data.values())) if isinstance(data, dict) else (
+        data[0] if isinstance(data, (list, tuple)) else data)
+    return len(first)
+
+
+def fit_one_epoch(network, inputs, targets, *, batch_size: int, rng: np.random.Generator,
+                  sample_weight=None, callbacks=()) -> dict:
+    """One pass of ``network.fit`` over the examples in a fresh random order.
+
+    The order comes from ``rng`` (the model's own generator), not from ``fit(shuffle=True)``:
+    with a global seed set, Keras 3 on TensorFlow draws the same permutation at every epoch
+    and in every call. Returns the epoch's logs, e.g. ``{"loss": 0.42}``.
+    """
+    order = rng.permutation(_length(inputs))
+    history = network.fit(
+        _take(inputs, order), _take(targets, order),
+        sample_weight=None if sample_weight is None else sample_weight[order],
+        batch_size=int(batch_size), epochs=1, shuffle=False, verbose=0,
+        callbacks=list(callbacks))
+    return {name: float(values[-1]) for name, values in history.history.items()}
+
+
+def predict_in_batches(network, inputs, batch_size: int = 2048) -> np.ndarray:
+    """The network's output in inference mode, by direct calls on batches of rows.
+
+    ``inputs`` is an array or a list of arrays with the same number of rows. Unlike
+    ``Model.predict``, a direct call traces no new ``tf.function`` per fitted model, so a
+    chapter that fits several models gets no retracing warnings.
+    """
+    arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    outputs = []
+    for start in range(0, max(len(arrays[0]), 1), batch_size):  # an empty input: one call
+        batch = [array[start:start + batch_size] for array in arrays]
+        output = network(batch if len(batch) > 1 else batch[0], training=False)
+        outputs.append(keras.ops.convert_to_numpy(output))
+    return np.concatenate(outputs)
