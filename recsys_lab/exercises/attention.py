@@ -1,9 +1,9 @@
-"""Chapter 7: attention in NumPy (the references) and the checks of the chapter's exercises.
+"""Checks for chapter 7's exercises: a causal mask, masked scaled dot-product attention and
+occlusion influences.
 
-The functions here are the from-scratch versions the chapter derives; a unit test checks
-:func:`multi_head_attention` against ``keras.layers.MultiHeadAttention``. Conventions, as in
-:mod:`recsys_lab.sequences`: a sequence holds input ids ``item + 1`` with ``0`` = padding on
-the left; a mask is boolean, ``True`` where a query may attend to a key.
+Conventions, as in :mod:`recsys_lab.sequences` and :mod:`recsys_lab.scratch.attention`: a
+sequence holds input ids ``item + 1`` with ``0`` = padding on the left; a mask is boolean,
+``True`` where a query may attend to a key.
 """
 
 from __future__ import annotations
@@ -12,100 +12,28 @@ from collections.abc import Callable
 
 import numpy as np
 
-from recsys_lab.exercises import Feedback, call_safely
-
-#: What a masked score becomes before the softmax: exp(-1e9 - max) is exactly 0 in float64.
-MASKED_SCORE = -1e9
-
-
-def causal_mask(length: int) -> np.ndarray:
-    """``(length, length)`` bool, True on and below the diagonal: query ``t`` sees keys ``≤ t``."""
-    return np.tril(np.ones((length, length), dtype=bool))
-
-
-def padding_mask(items: np.ndarray) -> np.ndarray:
-    """``(batch, 1, length)`` bool from input ids ``(batch, length)``: ``True`` for a real key."""
-    return (np.asarray(items) != 0)[:, None, :]
+from recsys_lab.exercises import (
+    Feedback,
+    _grader,
+    _not_a_function,
+    _show,
+)
+from recsys_lab.exercises import as_float_array as _as_float_array
+from recsys_lab.exercises import call_safely as _call_safely
 
 
-def attention_mask(items: np.ndarray) -> np.ndarray:
-    """``(batch, length, length)`` bool: causal, no padded keys, and every query sees itself.
-
-    A padded query would otherwise have no key at all (an empty softmax); letting it see
-    itself keeps every row well defined, and its output is discarded anyway.
-    """
-    items = np.asarray(items)
-    length = items.shape[-1]
-    return (causal_mask(length) & padding_mask(items)) | np.eye(length, dtype=bool)
-
-
-def masked_softmax(scores: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """Softmax over the last axis where ``mask`` is True; masked entries get weight 0."""
-    scores = np.asarray(scores, dtype=float)
-    if mask is not None:
-        scores = np.where(mask, scores, MASKED_SCORE)
-    scores = scores - scores.max(axis=-1, keepdims=True)
-    weights = np.exp(scores)
-    return weights / weights.sum(axis=-1, keepdims=True)
-
-
-def scaled_dot_product_attention(queries, keys, values, mask=None):
-    """``softmax(Q Kᵀ / √d_k) V`` with a mask; returns ``(output, weights)``.
-
-    queries : ``(..., T, d_k)``;  keys : ``(..., S, d_k)``;  values : ``(..., S, d_v)``;
-    mask : bool, broadcastable to ``(..., T, S)``.
-    Output ``(..., T, d_v)``, weights ``(..., T, S)``.
-    """
-    queries, keys, values = (np.asarray(a, dtype=float) for a in (queries, keys, values))
-    scores = queries @ np.swapaxes(keys, -1, -2) / np.sqrt(queries.shape[-1])
-    weights = masked_softmax(scores, mask)
-    return weights @ values, weights
-
-
-def multi_head_attention(query, value, weights, mask=None):
-    """Multi-head attention in NumPy with the weights of ``keras.layers.MultiHeadAttention``.
-
-    query : ``(batch, T, d)``;  value : ``(batch, S, d)`` (also the keys);  mask : bool
-    ``(batch, T, S)`` or None;  weights : ``layer.get_weights()``, i.e. ``[W_q, b_q, W_k, b_k,
-    W_v, b_v, W_o, b_o]`` with ``W_q, W_k, W_v`` of shape ``(d, h, d_k)``, biases ``(h, d_k)``,
-    ``W_o`` ``(h, d_k, d)`` and ``b_o`` ``(d,)``. Returns ``(output (batch, T, d),
-    attention weights (batch, h, T, S))``.
-    """
-    w_q, b_q, w_k, b_k, w_v, b_v, w_o, b_o = (np.asarray(w, dtype=float) for w in weights)
-    # Project, one (d → d_k) map per head: shapes (batch, h, T or S, d_k).
-    q = np.einsum("btd,dhk->bhtk", query, w_q) + b_q[:, None, :]
-    k = np.einsum("bsd,dhk->bhsk", value, w_k) + b_k[:, None, :]
-    v = np.einsum("bsd,dhk->bhsk", value, w_v) + b_v[:, None, :]
-    heads, attention = scaled_dot_product_attention(
-        q, k, v, None if mask is None else np.asarray(mask)[:, None])
-    # Concatenate the heads and mix them back to d dimensions.
-    return np.einsum("bhtk,hkd->btd", heads, w_o) + b_o, attention
-
-
-def occlusion_influence(score: Callable, history, item: int) -> np.ndarray:
-    """How much each past item supports ``item``: its score minus the score without that item.
-
-    score : ``score(histories) -> (len(histories), n_items)`` (e.g. a fitted model's
-    ``score_histories``);  history : item ids, oldest first;  item : the recommended item.
-    Returns ``(len(history),)``: entry ``t`` is ``s(item | history) − s(item | history
-    without its t-th item)``; positive means the item pushed ``item`` up.
-    """
-    history = np.asarray(history)
-    variants = [history] + [np.delete(history, t) for t in range(len(history))]
-    scores = np.asarray(score(variants))[:, item]
-    return scores[0] - scores[1:]
-
-
-# --------------------------------------------------------------------------- the checks
-def _compare(name: str, got, expected, case: str, hint: str, atol: float = 1e-6):
+def _compare(name: str, answer, expected: np.ndarray, case: str, hint: str,
+             atol: float = 1e-6) -> Feedback | None:
+    """A failing :class:`Feedback` unless ``answer`` matches ``expected``; None when it does."""
+    got = _as_float_array(answer)
     if got is None:
-        return Feedback(False, f"{name}({case}) returned None. Hint: {hint}")
-    got = np.asarray(got)
+        return Feedback(False, f"{name}({case}) returned {_show(answer)}, expected an array "
+                               f"of shape {expected.shape}. Hint: {hint}")
     if got.shape != expected.shape:
         return Feedback(False, f"{name}({case}) has shape {got.shape}, expected "
                                f"{expected.shape}. Hint: {hint}")
     if expected.dtype == bool:
-        if got.dtype != bool and not np.isin(got, (0, 1)).all():
+        if not np.isin(got, (0, 1)).all():
             return Feedback(False, f"{name}({case}) should hold True/False. Hint: {hint}")
         wrong = np.argwhere(got.astype(bool) != expected)
         if len(wrong):
@@ -114,29 +42,53 @@ def _compare(name: str, got, expected, case: str, hint: str, atol: float = 1e-6)
                                    f"{bool(expected[where])}. Hint: {hint}")
         return None
     if not np.allclose(got, expected, atol=atol):
+        with np.errstate(all="ignore"):
+            gap = np.abs(got - expected).max()
         return Feedback(False, f"{name}({case}) differs from the reference by up to "
-                               f"{np.abs(got - expected).max():.3g}. Hint: {hint}")
+                               f"{gap:.3g}. Hint: {hint}")
     return None
 
 
+def _close(answer, expected: np.ndarray) -> bool:
+    """Whether ``answer`` has ``expected``'s shape and values (to recognise a mistake)."""
+    got = _as_float_array(answer)
+    return got is not None and got.shape == expected.shape and np.allclose(got, expected)
+
+
+@_grader
 def check_causal_mask(function: Callable) -> Feedback:
     """Grade ``function(length) -> (length, length) bool``: True where query t may see key s."""
+    if (not_a_function := _not_a_function("causal_mask", function)) is not None:
+        return not_a_function
     hint = ("entry [t, s] is True when s <= t: a position sees itself and the past, never "
             "the future (np.tril).")
     for length in (1, 3, 6):
-        got, error = call_safely(function, length)
+        got, error = _call_safely(function, length)
         if error:
             return Feedback(False, f"causal_mask({length}) raised {error}. Hint: {hint}")
-        verdict = _compare("causal_mask", got, causal_mask(length), str(length), hint)
+        expected = np.tril(np.ones((length, length), dtype=bool))
+        verdict = _compare("causal_mask", got, expected, str(length), hint)
         if verdict is not None:
             return verdict
     return Feedback(True, "causal_mask is correct: every position sees itself and its past.")
 
 
+def _reference_attention(queries, keys, values, mask):
+    """``softmax(Q Kᵀ / √d_k) V`` over the last axis, masked entries weighted 0."""
+    scores = queries @ np.swapaxes(keys, -1, -2) / np.sqrt(queries.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -1e9)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return (weights / weights.sum(axis=-1, keepdims=True)) @ values
+
+
 def _attention_cases():
     rng = np.random.default_rng(7)
     items = np.array([[0, 0, 3, 5], [2, 4, 6, 1]])
-    mask = attention_mask(items)
+    length = items.shape[1]
+    # Causal, no padded keys, and every query sees itself (so no row is empty).
+    mask = ((np.tril(np.ones((length, length), dtype=bool)) & (items != 0)[:, None, :])
+            | np.eye(length, dtype=bool))
     cases = [(rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 3)),
               rng.normal(size=(2, 4, 2)), mask, "causal + padding mask")]
     cases.append((rng.normal(size=(1, 2, 5)), rng.normal(size=(1, 3, 5)),
@@ -144,22 +96,31 @@ def _attention_cases():
     return cases
 
 
+@_grader
 def check_attention(function: Callable) -> Feedback:
-    """Grade ``function(Q, K, V, mask) -> output``: masked scaled dot-product attention."""
+    """Grade ``function(Q, K, V, mask) -> output``: masked scaled dot-product attention.
+
+    Q ``(..., T, d_k)``, K ``(..., S, d_k)``, V ``(..., S, d_v)``, mask bool broadcastable
+    to ``(..., T, S)`` or None; the output has shape ``(..., T, d_v)``. An answer may also
+    return the pair ``(output, weights)``.
+    """
+    if (not_a_function := _not_a_function("attention", function)) is not None:
+        return not_a_function
     hint = ("scores = Q @ K.T / sqrt(d_k) (transpose the last two axes), set masked scores to a "
             "large negative number, softmax over the keys (last axis), then multiply by V.")
     for queries, keys, values, mask, label in _attention_cases():
-        expected, _ = scaled_dot_product_attention(queries, keys, values, mask)
-        got, error = call_safely(function, queries, keys, values, mask)
+        expected = _reference_attention(queries, keys, values, mask)
+        arguments = (queries, keys, values, mask)
+        got, error = _call_safely(function, *(None if a is None else a.copy() for a in arguments))
         if error:
             return Feedback(False, f"attention ({label}) raised {error}. Hint: {hint}")
-        if isinstance(got, tuple):
+        if isinstance(got, tuple) and got:
             got = got[0]
         verdict = _compare("attention", got, expected, label, hint)
         if verdict is not None:
-            unscaled, _ = scaled_dot_product_attention(queries * np.sqrt(queries.shape[-1]),
-                                                       keys, values, mask)
-            if got is not None and np.shape(got) == expected.shape and np.allclose(got, unscaled):
+            unscaled = _reference_attention(queries * np.sqrt(queries.shape[-1]), keys, values,
+                                            mask)
+            if _close(got, unscaled):
                 return Feedback(False, "almost: divide the scores by sqrt(d_k) before the "
                                        "softmax.")
             return verdict
@@ -172,19 +133,27 @@ def _toy_scores(histories):
     return np.array([[weights[np.asarray(h, dtype=int)].sum(), 0.0] for h in histories])
 
 
+@_grader
 def check_occlusion(function: Callable) -> Feedback:
-    """Grade ``function(score, history, item) -> (len(history),)`` occlusion influences."""
+    """Grade ``function(score, history, item) -> (len(history),)`` occlusion influences.
+
+    ``score(histories) -> (len(histories), n_items)`` scores a list of histories; entry ``t``
+    of the answer is ``s(item | history) − s(item | history without its t-th item)``.
+    """
+    if (not_a_function := _not_a_function("occlusion", function)) is not None:
+        return not_a_function
     hint = ("score the full history and each history with one item removed (np.delete), "
             "then subtract: full score minus the score without item t.")
     for history in ([2, 4, 1], [5, 3, 0, 4]):
-        expected = occlusion_influence(_toy_scores, history, 0)
-        got, error = call_safely(function, _toy_scores, history, 0)
+        variants = [history] + [history[:t] + history[t + 1:] for t in range(len(history))]
+        scores = _toy_scores(variants)[:, 0]
+        expected = scores[0] - scores[1:]
+        got, error = _call_safely(function, _toy_scores, list(history), 0)
         if error:
             return Feedback(False, f"occlusion raised {error}. Hint: {hint}")
         verdict = _compare("occlusion", got, expected, f"history={history}", hint)
         if verdict is not None:
-            if got is not None and np.shape(got) == expected.shape and np.allclose(got,
-                                                                                   -expected):
+            if _close(got, -expected):
                 return Feedback(False, "the sign is flipped: influence = full score minus the "
                                        "score without the item.")
             return verdict

@@ -7,23 +7,31 @@ from collections.abc import Callable
 
 import numpy as np
 
-from recsys_lab.exercises import Feedback, call_safely, check_cases
+from recsys_lab.exercises import (
+    Feedback,
+    _grader,
+    _not_a_function,
+    _show,
+)
+from recsys_lab.exercises import as_float_array as _as_float_array
+from recsys_lab.exercises import call_safely as _call_safely
+from recsys_lab.exercises import check_cases as _check_cases
 
 
 def _compare_arrays(name: str, function: Callable, cases, reference: Callable, hint: str,
                     tolerance: float = 1e-6) -> Feedback:
     """Like :func:`check_cases`, for functions that return an array (one value per row)."""
-    if not callable(function):
-        return Feedback(False, f"{name} should be a function, got {type(function).__name__}")
+    if (not_a_function := _not_a_function(name, function)) is not None:
+        return not_a_function
     for args in cases:
         expected = np.asarray(reference(*args), dtype=float)
-        got, error = call_safely(function, *args)
+        answer, error = _call_safely(function, *(np.copy(a) for a in args))
         if error:
             return Feedback(False, f"{name} raised {error}. Hint: {hint}")
-        try:
-            got = np.asarray(got, dtype=float)
-        except (TypeError, ValueError):
-            return Feedback(False, f"{name} returned {type(got).__name__}, expected numbers")
+        got = _as_float_array(answer)
+        if got is None:
+            return Feedback(False, f"{name} returned {_show(answer)}, expected numbers "
+                                   f"(one value per row). Hint: {hint}")
         if got.shape != expected.shape:
             return Feedback(False, f"{name} returned shape {got.shape}, expected "
                                    f"{expected.shape} (one value per row). Hint: {hint}")
@@ -52,12 +60,13 @@ def _masked_cases():
     ]
 
 
+@_grader
 def check_masked_loss(function: Callable) -> Feedback:
     """Grade ``function(ratings, predictions) -> float``: squared error over observed entries.
 
     ``ratings`` is a 2-D array with 0 for a missing rating.
     """
-    return check_cases("masked_loss", function, _masked_cases(), _reference_masked_loss,
+    return _check_cases("masked_loss", function, _masked_cases(), _reference_masked_loss,
                        "only entries with ratings != 0 count; sum (r − r̂)² over them and "
                        "ignore what the network predicts for missing entries.", tolerance=1e-6)
 
@@ -78,6 +87,7 @@ def _kl_cases():
     ]
 
 
+@_grader
 def check_gaussian_kl(function: Callable) -> Feedback:
     """Grade ``function(mu, log_var) -> array (batch,)``: KL(N(μ, diag σ²) ‖ N(0, I)) per row."""
     return _compare_arrays("gaussian_kl", function, _kl_cases(), _reference_kl,
@@ -103,6 +113,7 @@ def _multinomial_cases():
     ]
 
 
+@_grader
 def check_multinomial_log_likelihood(function: Callable) -> Feedback:
     """Grade ``function(counts, logits) -> array (batch,)``: ``Σ_i x_i log softmax(logits)_i``.
 
@@ -121,10 +132,11 @@ def _reference_schedule(step, beta, anneal_steps):
     return beta * min(1.0, step / anneal_steps)
 
 
+@_grader
 def check_kl_schedule(function: Callable) -> Feedback:
     """Grade ``function(step, beta, anneal_steps) -> float``: ``β · min(1, step / T)``."""
     cases = [(0, 0.2, 100), (50, 0.2, 100), (100, 0.2, 100), (350, 0.2, 100), (7, 1.0, 10),
              (30, 0.5, 10)]
-    return check_cases("kl_schedule", function, cases, _reference_schedule,
+    return _check_cases("kl_schedule", function, cases, _reference_schedule,
                        "β rises linearly from 0 at step 0 to its cap at step T, then stays "
                        "at the cap.")

@@ -8,15 +8,19 @@ from collections.abc import Callable
 
 import numpy as np
 
-from recsys_lab.exercises import Feedback, call_safely, check_cases
+from recsys_lab.exercises import (
+    Feedback,
+    _grader,
+    _not_a_function,
+)
+from recsys_lab.exercises import as_float_array as _as_float_array
+from recsys_lab.exercises import call_safely as _call_safely
+from recsys_lab.exercises import check_cases as _check_cases
 
 
-def _as_array(value) -> np.ndarray:
-    """The student's answer as a float array; an empty 0-d object array if it is not one."""
-    try:
-        return np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        return np.array(None, dtype=object)
+def _found(got) -> str:
+    """What an answer (from :func:`as_float_array`) is, for a message about its shape."""
+    return "no numbers" if got is None else f"shape {got.shape}"
 
 
 def _reference_output_length(length, width, stride, padding):
@@ -31,9 +35,10 @@ _LENGTH_CASES = [
 ]
 
 
+@_grader
 def check_output_length(function: Callable) -> Feedback:
     """Grade ``function(length, width, stride, padding) -> int``: a Conv1D's output length."""
-    return check_cases("output_length", function, _LENGTH_CASES, _reference_output_length,
+    return _check_cases("output_length", function, _LENGTH_CASES, _reference_output_length,
                        "with 'valid' the window must fit entirely: count the start positions "
                        "0, stride, 2·stride, … that leave room for `width` tokens; with 'same' "
                        "Keras pads so that only the stride shortens the sequence.")
@@ -45,26 +50,29 @@ def _reference_conv1d(x, kernel):
                      for t in range(x.shape[0] - width + 1)])
 
 
+@_grader
 def check_conv1d(function: Callable) -> Feedback:
     """Grade ``function(x, kernel) -> array``: a 'valid', stride-1 convolution of one sequence.
 
     ``x`` has shape ``(length, in_channels)``, ``kernel`` ``(width, in_channels, filters)``;
     the answer has shape ``(length − width + 1, filters)``.
     """
+    if (not_a_function := _not_a_function("conv1d", function)) is not None:
+        return not_a_function
     rng = np.random.default_rng(5)
     for length, channels, width, filters in ((6, 1, 2, 1), (8, 3, 3, 2), (5, 4, 1, 3),
                                              (9, 2, 4, 5)):
         x = rng.standard_normal((length, channels))
         kernel = rng.standard_normal((width, channels, filters))
         expected = _reference_conv1d(x, kernel)
-        got, error = call_safely(function, x, kernel)
+        got, error = _call_safely(function, x.copy(), kernel.copy())
         case = f"x of shape {x.shape} and kernel of shape {kernel.shape}"
         if error:
             return Feedback(False, f"with {case} your function raised {error}")
-        got = _as_array(got)
-        if got.shape != expected.shape:
+        got = _as_float_array(got)
+        if got is None or got.shape != expected.shape:
             return Feedback(False, f"with {case} expected shape {expected.shape}, got "
-                                   f"{got.shape}. Hint: a 'valid' convolution has "
+                                   f"{_found(got)}. Hint: a 'valid' convolution has "
                                    "length − width + 1 positions and one column per filter.")
         if np.allclose(got, expected[::-1]) and not np.allclose(got, expected):
             return Feedback(False, "your positions come out in reverse order.")
@@ -86,12 +94,15 @@ def _reference_ridge(x_warm, factors_warm, x_cold, l2):
     return x_cold @ np.linalg.solve(gram, x_warm.T @ factors_warm)
 
 
+@_grader
 def check_ridge_factors(function: Callable) -> Feedback:
     """Grade ``function(x_warm, factors_warm, x_cold, l2) -> array (n_cold, k)``.
 
     The linear version of approach (a): ``W = (XᵀX + λI)⁻¹ Xᵀ Q`` on the warm items'
     content ``X`` and factors ``Q``, then the cold items' predicted factors ``X_cold W``.
     """
+    if (not_a_function := _not_a_function("ridge_factors", function)) is not None:
+        return not_a_function
     rng = np.random.default_rng(11)
     for n_warm, n_cold, n_tokens, k, l2 in ((30, 5, 8, 3, 1.0), (50, 10, 20, 4, 10.0),
                                            (12, 4, 25, 2, 0.5)):
@@ -99,13 +110,13 @@ def check_ridge_factors(function: Callable) -> Feedback:
         x_cold = (rng.random((n_cold, n_tokens)) < 0.3).astype(float)
         factors = rng.standard_normal((n_warm, k))
         expected = _reference_ridge(x_warm, factors, x_cold, l2)
-        got, error = call_safely(function, x_warm, factors, x_cold, l2)
+        got, error = _call_safely(function, x_warm.copy(), factors.copy(), x_cold.copy(), l2)
         if error:
             return Feedback(False, f"your function raised {error}")
-        got = _as_array(got)
-        if got.shape != expected.shape:
+        got = _as_float_array(got)
+        if got is None or got.shape != expected.shape:
             return Feedback(False, f"expected shape {expected.shape} (one row per cold item, "
-                                   f"one column per factor), got {got.shape}.")
+                                   f"one column per factor), got {_found(got)}.")
         if not np.allclose(got, expected, atol=1e-6):
             unregularised = x_cold @ np.linalg.lstsq(x_warm, factors, rcond=None)[0]
             if np.allclose(got, unregularised, atol=1e-6):

@@ -7,7 +7,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from recsys_lab.exercises import Feedback, call_safely, check_cases
+from recsys_lab.exercises import (
+    Feedback,
+    _as_number,
+    _grader,
+    _not_a_function,
+    _show,
+)
+from recsys_lab.exercises import as_float_array as _as_float_array
+from recsys_lab.exercises import call_safely as _call_safely
+from recsys_lab.exercises import check_cases as _check_cases
 
 
 def _reference_recall(ranked, relevant, k):
@@ -31,48 +40,54 @@ _RANKING_CASES = [
 ]
 
 
+@_grader
 def check_recall_at_k(function: Callable) -> Feedback:
     """Grade ``function(ranked, relevant, k) -> float``: Recall@K of one user's list."""
-    return check_cases("recall_at_k", function, _RANKING_CASES, _reference_recall,
+    return _check_cases("recall_at_k", function, _RANKING_CASES, _reference_recall,
                         "count the relevant items among ranked[:k], then divide by "
                         "min(k, len(relevant)), not by k or by len(relevant).")
 
 
+@_grader
 def check_ndcg_at_k(function: Callable) -> Feedback:
     """Grade ``function(ranked, relevant, k) -> float``: binary NDCG@K of one user's list."""
-    return check_cases("ndcg_at_k", function, _RANKING_CASES, _reference_ndcg,
+    return _check_cases("ndcg_at_k", function, _RANKING_CASES, _reference_ndcg,
                         "the item at 0-based position p earns 1 / log2(p + 2); the ideal "
                         "list puts min(k, len(relevant)) hits at the top.")
 
 
+@_grader
 def check_density(value, n_ratings: int, n_users: int, n_items: int) -> Feedback:
     """Grade the share of the user × item matrix that is observed (a number in [0, 1])."""
     expected = n_ratings / (n_users * n_items)
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return Feedback(False, f"expected a number, got {value!r}")
-    if math.isclose(value, expected, rel_tol=1e-3):
+    number = _as_number(value)
+    if number is None:
+        return Feedback(False, f"expected a number, got {_show(value)}")
+    if math.isclose(number, expected, rel_tol=1e-3):
         return Feedback(True, f"density = {expected:.4f}: {100 * (1 - expected):.1f}% of the "
                               "matrix is unknown.")
-    if math.isclose(value, 1 - expected, rel_tol=1e-3):
+    if math.isclose(number, 1 - expected, rel_tol=1e-3):
         return Feedback(False, "that is the sparsity (the share missing), not the density.")
-    return Feedback(False, f"{value!r} is not the density. Hint: divide the number of ratings "
+    return Feedback(False, f"{number!r} is not the density. Hint: divide the number of ratings "
                            "by the number of cells of the user × item matrix.")
 
 
+@_grader
 def check_popularity_scores(function: Callable, train, n_items: int) -> Feedback:
     """Grade ``function(train, n_items) -> array (n_items,)`` of training interaction counts."""
+    if (not_a_function := _not_a_function("popularity_scores", function)) is not None:
+        return not_a_function
     expected = np.bincount(train["item"].to_numpy(), minlength=n_items)
-    got, error = call_safely(function, train, n_items)
+    got, error = _call_safely(function, train.copy(), n_items)  # a copy: the chapter's stays
     if error:
         return Feedback(False, f"your function raised {error}")
-    got = np.asarray(got)
-    if got.shape != expected.shape:
+    got = _as_float_array(got)
+    if got is None or got.shape != expected.shape:
+        found = "no numbers" if got is None else f"shape {got.shape}"
         return Feedback(False, f"expected shape {expected.shape} (one count per item), got "
-                               f"{got.shape}. Hint: items nobody rated need a 0 too "
+                               f"{found}. Hint: items nobody rated need a 0 too "
                                "(np.bincount's minlength).")
     if not np.allclose(got, expected):
         wrong = int(np.flatnonzero(~np.isclose(got, expected))[0])
-        return Feedback(False, f"item {wrong} should score {expected[wrong]}, got {got[wrong]}.")
+        return Feedback(False, f"item {wrong} should score {expected[wrong]}, got {got[wrong]:g}.")
     return Feedback(True, f"correct: the most popular item has {expected.max()} interactions.")

@@ -7,7 +7,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from recsys_lab.exercises import Feedback, call_safely
+from recsys_lab.exercises import (
+    Feedback,
+    _as_float_arrays,
+    _as_number,
+    _grader,
+    _not_a_function,
+    _parts_found,
+    _show,
+)
+from recsys_lab.exercises import as_float_array as _as_float_array
+from recsys_lab.exercises import call_safely as _call_safely
 
 
 def _reference_gan_value(p, q):
@@ -28,24 +38,25 @@ _VALUE_CASES = [
 ]
 
 
+@_grader
 def check_gan_value(function: Callable) -> Feedback:
     """Grade ``function(p_data, p_model) -> float``: ``V(D*, G)`` for two discrete distributions.
 
     ``V = Σ_x p_data(x) log D*(x) + Σ_x p_model(x) log(1 − D*(x))`` with the optimal
     discriminator ``D* = p_data / (p_data + p_model)``; terms with zero probability count 0.
     """
-    if not callable(function):
-        return Feedback(False, f"gan_value should be a function, got {type(function).__name__}")
+    if (not_a_function := _not_a_function("gan_value", function)) is not None:
+        return not_a_function
     for p, q in _VALUE_CASES:
         expected = _reference_gan_value(p, q)
-        got, error = call_safely(function, np.array(p), np.array(q))
+        got, error = _call_safely(function, np.array(p), np.array(q))
         if error:
             return Feedback(False, f"gan_value({p}, {q}) raised {error}. Hint: skip the terms "
                                    "where a probability is 0 (0 · log 0 counts as 0).")
-        try:
-            got = float(got)
-        except (TypeError, ValueError):
-            return Feedback(False, f"gan_value({p}, {q}) returned {got!r}, not a number")
+        number = _as_number(got)
+        if number is None:
+            return Feedback(False, f"gan_value({p}, {q}) returned {_show(got)}, not a number")
+        got = number
         if not np.isclose(got, expected, atol=1e-8):
             hint = ("when p_data = p_model the value is −log 4 ≈ −1.386"
                     if p == q else "D*(x) = p_data(x) / (p_data(x) + p_model(x)); weight "
@@ -61,6 +72,7 @@ def _reference_logit_gradients(logit):
     return -d, -(1.0 - d)
 
 
+@_grader
 def check_logit_gradients(function: Callable) -> Feedback:
     """Grade ``function(logits) -> (saturating, non_saturating)``.
 
@@ -68,16 +80,17 @@ def check_logit_gradients(function: Callable) -> Feedback:
     generator's two losses with respect to ``t``: ``d/dt log(1 − σ(t)) = −σ(t)`` and
     ``d/dt (−log σ(t)) = −(1 − σ(t))``, element-wise, each of the shape of ``logits``.
     """
-    if not callable(function):
-        return Feedback(False, f"expected a function, got {type(function).__name__}")
+    if (not_a_function := _not_a_function("logit_gradients", function)) is not None:
+        return not_a_function
     logits = np.array([-8.0, -2.0, 0.0, 1.5, 6.0])
-    got, error = call_safely(function, logits.copy())
+    got, error = _call_safely(function, logits.copy())
     if error:
         return Feedback(False, f"your function raised {error}")
-    try:
-        saturating, non_saturating = (np.asarray(g, float) for g in got)
-    except (TypeError, ValueError):
-        return Feedback(False, "return a pair (saturating, non_saturating) of arrays")
+    pair = _as_float_arrays(got, 2)
+    if pair is None:
+        return Feedback(False, "return a pair (saturating, non_saturating) of arrays, got "
+                               f"{_parts_found(got)}")
+    saturating, non_saturating = pair
     expected_sat, expected_non = _reference_logit_gradients(logits)
     for name, value, expected in (("saturating", saturating, expected_sat),
                                   ("non_saturating", non_saturating, expected_non)):
@@ -94,6 +107,7 @@ def check_logit_gradients(function: Callable) -> Feedback:
                           f"{abs(expected_non[0]):.5f}.")
 
 
+@_grader
 def check_negative_mask(function: Callable) -> Feedback:
     """Grade ``function(purchases, ratio, rng) -> mask`` (CFGAN's ZR / PM sampling).
 
@@ -101,18 +115,21 @@ def check_negative_mask(function: Callable) -> Feedback:
     shape, 0 wherever the user interacted, and pick each other item with probability
     ``ratio`` using ``rng`` (a NumPy ``Generator``), so that two calls give different masks.
     """
-    if not callable(function):
-        return Feedback(False, f"expected a function, got {type(function).__name__}")
+    if (not_a_function := _not_a_function("negative_mask", function)) is not None:
+        return not_a_function
     data_rng = np.random.default_rng(0)
     purchases = (data_rng.random((60, 400)) < 0.1).astype(float)
     negatives = purchases == 0
     masks = []
     for ratio in (0.0, 0.3, 0.3, 1.0):
         rng = np.random.default_rng(len(masks))
-        got, error = call_safely(function, purchases.copy(), ratio, rng)
+        got, error = _call_safely(function, purchases.copy(), ratio, rng)
         if error:
             return Feedback(False, f"your function raised {error}")
-        mask = np.asarray(got)
+        mask = _as_float_array(got)
+        if mask is None:
+            return Feedback(False, f"the mask should be an array of 0s and 1s of shape "
+                                   f"{purchases.shape}, got {_show(got)}")
         if mask.shape != purchases.shape:
             return Feedback(False, f"the mask has shape {mask.shape}; expected "
                                    f"{purchases.shape}, one entry per user and item")

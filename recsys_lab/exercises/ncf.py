@@ -8,7 +8,18 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_lab.exercises import Feedback, call_safely
+from recsys_lab.exercises import (
+    Feedback,
+    _as_float_arrays,
+    _as_number,
+    _grader,
+    _ids,
+    _not_a_function,
+    _parts_found,
+    _show,
+)
+from recsys_lab.exercises import as_float_array as _as_float_array
+from recsys_lab.exercises import call_safely as _call_safely
 
 
 def _reference_bpr_gradients(p_u, q_i, q_j):
@@ -17,28 +28,27 @@ def _reference_bpr_gradients(p_u, q_i, q_j):
     return weight * (q_i - q_j), weight * p_u, -weight * p_u
 
 
+@_grader
 def check_bpr_gradients(function: Callable) -> Feedback:
     """Grade ``function(p_u, q_i, q_j) -> (grad_p_u, grad_q_i, grad_q_j)``.
 
     The gradients of the BPR loss ``−log σ(p_u · q_i − p_u · q_j)`` of one triple with
     respect to the three vectors (1-D arrays of the same length).
     """
-    if not callable(function):
-        return Feedback(False, f"expected a function, got {type(function).__name__}")
+    if (not_a_function := _not_a_function("bpr_gradients", function)) is not None:
+        return not_a_function
     rng = np.random.default_rng(3)
     names = ("grad_p_u", "grad_q_i", "grad_q_j")
     for scale in (0.1, 1.0, 3.0):
         p_u, q_i, q_j = (scale * rng.standard_normal(4) for _ in range(3))
-        got, error = call_safely(function, p_u.copy(), q_i.copy(), q_j.copy())
+        got, error = _call_safely(function, p_u.copy(), q_i.copy(), q_j.copy())
         if error:
             return Feedback(False, f"your function raised {error}")
-        try:
-            got = [np.asarray(g, dtype=float) for g in got]
-        except (TypeError, ValueError):
-            got = None
-        if got is None or len(got) != 3 or any(g.shape != (4,) for g in got):
+        arrays = _as_float_arrays(got, 3)
+        if arrays is None or any(g.shape != (4,) for g in arrays):
             return Feedback(False, "return three arrays shaped like p_u: "
-                                   "(grad_p_u, grad_q_i, grad_q_j).")
+                                   f"(grad_p_u, grad_q_i, grad_q_j); got {_parts_found(got)}.")
+        got = arrays
         expected = _reference_bpr_gradients(p_u, q_i, q_j)
         for name, g, e in zip(names, got, expected, strict=True):
             if np.allclose(g, -e, atol=1e-9) and not np.allclose(e, 0):
@@ -53,40 +63,44 @@ def check_bpr_gradients(function: Callable) -> Feedback:
                           "barely moves the embeddings.")
 
 
+@_grader
 def check_sample_negatives(function: Callable) -> Feedback:
     """Grade ``function(history, user, n, rng) -> array (n,)`` of items ``user`` never saw.
 
     ``history`` is a binary CSR matrix ``(n_users, n_items)``; the items must be drawn
     uniformly (with replacement) from the user's unseen items.
     """
-    if not callable(function):
-        return Feedback(False, f"expected a function, got {type(function).__name__}")
+    if (not_a_function := _not_a_function("sample_negatives", function)) is not None:
+        return not_a_function
     rng = np.random.default_rng(0)
     dense = rng.random((5, 12)) < 0.5
     dense[0, :] = True
     dense[0, 7] = False  # user 0 has exactly one negative: item 7
     history = sp.csr_matrix(dense.astype(float))
-    got, error = call_safely(function, history, 0, 20, np.random.default_rng(1))
+    got, error = _call_safely(function, history.copy(), 0, 20, np.random.default_rng(1))
     if error:
         return Feedback(False, f"your function raised {error}")
-    got = np.asarray(got)
-    if got.shape != (20,):
-        return Feedback(False, f"expected shape (20,) for n=20, got {got.shape}")
+    got = _as_float_array(got)
+    if got is None or got.shape != (20,):
+        found = "no numbers" if got is None else f"shape {got.shape}"
+        return Feedback(False, f"expected an array of item ids of shape (20,) for n=20, got "
+                               f"{found}")
     if not np.all(got == 7):
         return Feedback(False, "user 0 has seen every item but item 7, yet you returned "
-                               f"{sorted(set(got.tolist()))}. Hint: reject the items in "
+                               f"{_ids(np.unique(got))}. Hint: reject the items in "
                                "history[user].indices and draw again.")
     draws = []
     for user in range(1, 5):
-        got, error = call_safely(function, history, user, 2000, np.random.default_rng(user))
+        got, error = _call_safely(function, history.copy(), user, 2000,
+                                 np.random.default_rng(user))
         if error:
             return Feedback(False, f"your function raised {error}")
-        got = np.asarray(got)
+        got = _as_float_array(got)
         unseen = np.flatnonzero(~dense[user])
-        if got.shape != (2000,) or not np.isin(got, unseen).all():
+        if got is None or got.shape != (2000,) or not np.isin(got, unseen).all():
             return Feedback(False, f"for user {user} some items are not among the unseen items "
                                    f"{unseen.tolist()} (or the shape is not (n,)).")
-        draws.append((got, unseen))
+        draws.append((got.astype(np.int64), unseen))  # whole numbers: all are in unseen
     for got, unseen in draws:
         shares = np.bincount(got, minlength=12)[unseen] / len(got)
         if np.abs(shares - 1 / len(unseen)).max() > 0.05:
@@ -96,6 +110,7 @@ def check_sample_negatives(function: Callable) -> Feedback:
     return Feedback(True, "correct: uniform draws from the unseen items only.")
 
 
+@_grader
 def check_gmf_as_mf(function: Callable) -> Feedback:
     """Grade ``function(P, Q, h) -> (user_factors, item_factors)`` with ``U Vᵀ`` = GMF's scores.
 
@@ -103,19 +118,23 @@ def check_gmf_as_mf(function: Callable) -> Feedback:
     ``hᵀ (p_u ⊙ q_i)`` (without its bias); the answer must reproduce every score as a plain
     dot product.
     """
-    if not callable(function):
-        return Feedback(False, f"expected a function, got {type(function).__name__}")
+    if (not_a_function := _not_a_function("gmf_as_mf", function)) is not None:
+        return not_a_function
     rng = np.random.default_rng(5)
     P, Q, h = rng.standard_normal((6, 3)), rng.standard_normal((8, 3)), rng.standard_normal(3)
-    got, error = call_safely(function, P.copy(), Q.copy(), h.copy())
+    got, error = _call_safely(function, P.copy(), Q.copy(), h.copy())
     if error:
         return Feedback(False, f"your function raised {error}")
-    try:
-        users, items = (np.asarray(a, dtype=float) for a in got)
-        scores = users @ items.T
-    except (TypeError, ValueError):
+    factors = _as_float_arrays(got, 2)
+    if (factors is None or any(f.ndim != 2 for f in factors)
+            or factors[0].shape[1] != factors[1].shape[1]):
+        found = (_parts_found(got) if factors is None
+                 else f"shapes {factors[0].shape} and {factors[1].shape}")
         return Feedback(False, "return two matrices (user_factors, item_factors) whose product "
-                               "U @ V.T has shape (n_users, n_items).")
+                               f"U @ V.T has shape (n_users, n_items); got {found}.")
+    users, items = factors
+    with np.errstate(all="ignore"):  # infinite factors give NaN scores, reported below
+        scores = users @ items.T
     expected = (P * h) @ Q.T
     if scores.shape != expected.shape or not np.allclose(scores, expected):
         return Feedback(False, "U @ V.T does not reproduce hᵀ(p_u ⊙ q_i). Hint: "
@@ -124,13 +143,14 @@ def check_gmf_as_mf(function: Callable) -> Feedback:
                           "rescaled by h, so it can represent exactly the same scores.")
 
 
+@_grader
 def check_random_sampled_hit_rate(value) -> Feedback:
     """Grade the expected HR@10 of a random ranker that ranks each test item among 100 negatives."""
     expected = 10 / 101
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return Feedback(False, f"expected a number, got {value!r}")
+    number = _as_number(value)
+    if number is None:
+        return Feedback(False, f"expected a number, got {_show(value)}")
+    value = number
     if math.isclose(value, expected, rel_tol=1e-3):
         return Feedback(True, f"correct: 10/101 ≈ {expected:.3f}. On full ranking a random "
                               "ranker would get about 10/1600 ≈ 0.006.")

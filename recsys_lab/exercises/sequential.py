@@ -6,35 +6,28 @@ from collections.abc import Callable
 
 import numpy as np
 
-from recsys_lab.exercises import Feedback, as_float_array, call_safely, wrong_shape
+from recsys_lab.exercises import (
+    Feedback,
+    _as_whole_number,
+    _grader,
+    _not_a_function,
+    _show,
+)
+from recsys_lab.exercises import as_float_array as _as_float_array
+from recsys_lab.exercises import call_safely as _call_safely
+from recsys_lab.exercises import wrong_shape as _wrong_shape
+from recsys_lab.scratch.gru import gru_step as _gru_step_reset_after
 
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def gru_step_reset_after(x, h, kernel, recurrent_kernel, bias):
-    """One GRU step in Keras' default convention (``reset_after=True``), NumPy only.
-
-    x : ``(batch, d)`` inputs;  h : ``(batch, n)`` previous states;
-    kernel : ``(d, 3n)`` and recurrent_kernel : ``(n, 3n)``, gate blocks ordered ``[z, r, h]``;
-    bias : ``(2, 3n)``, the input bias (row 0) and the recurrent bias (row 1).
-    Returns the new state ``(batch, n)``:
-    ``h' = z * h + (1 - z) * tanh(x W_h + b_h + r * (h U_h + c_h))``.
-    """
-    n = h.shape[-1]
-    from_x = x @ kernel + bias[0]
-    from_h = h @ recurrent_kernel + bias[1]
-    z = _sigmoid(from_x[:, :n] + from_h[:, :n])
-    r = _sigmoid(from_x[:, n:2 * n] + from_h[:, n:2 * n])
-    candidate = np.tanh(from_x[:, 2 * n:] + r * from_h[:, 2 * n:])
-    return z * h + (1.0 - z) * candidate
-
-
-def gru_step_reset_before(x, h, kernel, recurrent_kernel, bias):
+def _reference_gru_step(x, h, kernel, recurrent_kernel, bias):
     """One GRU step in the original convention of Cho et al. (Keras ``reset_after=False``).
 
-    Same shapes as :func:`gru_step_reset_after` except ``bias``: ``(3n,)``, one bias per gate.
+    x : ``(batch, d)``;  h : ``(batch, n)``;  kernel : ``(d, 3n)`` and recurrent_kernel :
+    ``(n, 3n)`` with gate blocks ordered ``[z, r, h]``;  bias : ``(3n,)``, one bias per gate.
     ``h' = z * h + (1 - z) * tanh(x W_h + (r * h) U_h + b_h)``.
     """
     n = h.shape[-1]
@@ -56,7 +49,7 @@ def _gru_cases():
 
 
 def _swapped_update(x, h, kernel, recurrent_kernel, bias):
-    z_h = gru_step_reset_before(x, h, kernel, recurrent_kernel, bias)
+    z_h = _reference_gru_step(x, h, kernel, recurrent_kernel, bias)
     # Solve for the candidate and recombine with the roles of z and 1 - z exchanged.
     n = h.shape[-1]
     z = _sigmoid((x @ kernel + bias)[:, :n] + h @ recurrent_kernel[:, :n])
@@ -64,26 +57,28 @@ def _swapped_update(x, h, kernel, recurrent_kernel, bias):
     return (1.0 - z) * h + z * candidate
 
 
+@_grader
 def check_gru_step(function: Callable) -> Feedback:
     """Grade ``function(x, h, kernel, recurrent_kernel, bias) -> new h`` (reset applied first).
 
-    The reference is :func:`gru_step_reset_before`, i.e. ``keras.layers.GRU(reset_after=False)``.
+    The reference is the original GRU of Cho et al., i.e.
+    ``keras.layers.GRU(reset_after=False)``, with one bias ``(3n,)`` per gate.
     """
-    if not callable(function):
-        return Feedback(False, f"expected a function, got {type(function).__name__}")
+    if (not_a_function := _not_a_function("gru_step", function)) is not None:
+        return not_a_function
     for case in _gru_cases():
-        expected = gru_step_reset_before(*case)
-        got, error = call_safely(function, *(np.array(a) for a in case))
+        expected = _reference_gru_step(*case)
+        got, error = _call_safely(function, *(np.array(a) for a in case))
         shapes = ", ".join(str(np.shape(a)) for a in case)
         if error:
             return Feedback(False, f"with shapes {shapes} your function raised {error}")
-        got = as_float_array(got)
-        if (mismatch := wrong_shape(got, expected.shape, "a new state")) is not None:
+        got = _as_float_array(got)
+        if (mismatch := _wrong_shape(got, expected.shape, "a new state")) is not None:
             return mismatch
         if np.allclose(got, expected, atol=1e-8):
             continue
-        if np.allclose(got, gru_step_reset_after(*case[:4], np.stack([case[4], 0 * case[4]])),
-                       atol=1e-8):
+        reset_after = _gru_step_reset_after(*case[:4], np.stack([case[4], 0 * case[4]]))
+        if np.allclose(got, reset_after, atol=1e-8):
             return Feedback(False, "that is the reset-after variant: here the reset gate "
                                    "multiplies h *before* the recurrent matrix, (r * h) @ U_h.")
         if np.allclose(got, _swapped_update(*case), atol=1e-8):
@@ -94,24 +89,23 @@ def check_gru_step(function: Callable) -> Feedback:
     return Feedback(True, "your GRU step matches keras.layers.GRU(reset_after=False).")
 
 
-def transition_counts(histories, n_items: int) -> np.ndarray:
-    """``(n_items, n_items)`` array: ``C[i, j]`` = how often item ``j`` directly followed ``i``."""
-    counts = np.zeros((n_items, n_items))
-    for history in histories:
-        history = np.asarray(history, dtype=np.int64)
-        np.add.at(counts, (history[:-1], history[1:]), 1.0)
-    return counts
-
-
+@_grader
 def check_transition_counts(function: Callable) -> Feedback:
-    """Grade ``function(histories, n_items) -> (n_items, n_items)`` consecutive-pair counts."""
+    """Grade ``function(histories, n_items) -> (n_items, n_items)`` consecutive-pair counts.
+
+    ``C[i, j]`` is how often item ``j`` directly followed item ``i`` within a history.
+    """
+    if (not_a_function := _not_a_function("transition_counts", function)) is not None:
+        return not_a_function
     histories = [np.array([0, 2, 1, 3]), np.array([2, 1]), np.array([4]), np.array([3, 0, 2])]
-    expected = transition_counts(histories, 5)
-    got, error = call_safely(function, histories, 5)
+    expected = np.zeros((5, 5))
+    for history in histories:
+        np.add.at(expected, (history[:-1], history[1:]), 1.0)
+    got, error = _call_safely(function, [h.copy() for h in histories], 5)
     if error:
         return Feedback(False, f"your function raised {error}")
-    got = as_float_array(got)
-    if (mismatch := wrong_shape(got, expected.shape, "a count matrix")) is not None:
+    got = _as_float_array(got)
+    if (mismatch := _wrong_shape(got, expected.shape, "a count matrix")) is not None:
         return mismatch
     if np.allclose(got, expected.T):
         return Feedback(False, "rows and columns are swapped: row i should count what came "
@@ -124,25 +118,21 @@ def check_transition_counts(function: Callable) -> Feedback:
     return Feedback(True, f"correct: {int(expected.sum())} transitions counted.")
 
 
-def gru_parameter_count(input_dim: int, units: int) -> int:
-    """Weights of ``keras.layers.GRU(units)`` (``reset_after=True``) on ``input_dim`` inputs."""
-    return 3 * (input_dim * units + units * units + 2 * units)
-
-
+@_grader
 def check_gru_parameter_count(value, input_dim: int, units: int) -> Feedback:
     """Grade the number of trainable weights of a Keras GRU layer (``reset_after=True``)."""
-    expected = gru_parameter_count(input_dim, units)
-    try:
-        value = int(value)
-    except (TypeError, ValueError):
-        return Feedback(False, f"expected a whole number, got {value!r}")
-    if value == expected:
+    per_gate = input_dim * units + units * units
+    expected = 3 * (per_gate + 2 * units)
+    count = _as_whole_number(value)
+    if count is None:
+        return Feedback(False, f"expected a whole number, got {_show(value)}")
+    if count == expected:
         return Feedback(True, f"{expected:,} weights: three gates, each with an input matrix, "
                               "a recurrent matrix and two biases.")
-    if value == 3 * (input_dim * units + units * units + units):
+    if count == 3 * (per_gate + units):
         return Feedback(False, "close: with reset_after=True each gate has two bias vectors, "
                                "one for the input and one for the recurrent part.")
-    if value == 4 * (input_dim * units + units * units + units):
+    if count == 4 * (per_gate + units):
         return Feedback(False, "that is an LSTM (four blocks); a GRU has three.")
-    return Feedback(False, f"{value:,} is not it. Hint: count kernel (input_dim × 3·units), "
+    return Feedback(False, f"{count:,} is not it. Hint: count kernel (input_dim × 3·units), "
                            "recurrent_kernel (units × 3·units) and the bias of shape (2, 3·units).")
