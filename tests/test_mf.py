@@ -213,8 +213,10 @@ def test_bad_settings_and_validation_frames_raise():
 
 def test_keras_model_on_a_handful_of_ratings_gives_a_clear_error():
     frame = pd.DataFrame({"user": [0, 1, 1], "item": [0, 1, 0], "rating": [3.0, 4.0, 2.0]})
-    with pytest.raises(ValueError, match="only 3 ratings"):
+    with pytest.raises(ValueError, match="of only 3 ratings that is 0"):
         KerasMatrixFactorization().fit(frame, 2, 2)
+    with pytest.raises(ValueError, match="validation_fraction=0.9 of train"):
+        KerasMatrixFactorization(validation_fraction=0.9).fit(frame, 2, 2)
 
 
 def test_implicit_als_fits_ones_and_sampled_zeros():

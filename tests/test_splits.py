@@ -76,3 +76,15 @@ def test_splits_reject_bad_input(ratings):
         splits.topn_split(ratings, test_fraction=1.5)
     with pytest.raises(ValueError, match="NaN"):
         splits.rating_split(ratings.assign(rating=np.nan))
+
+
+def test_whole_number_float_ids_become_int64_ids():
+    frame = pd.DataFrame({"user": [0.0, 0.0, 0.0, 1.0, 1.0, 1.0],
+                          "item": [0.0, 1.0, 2.0, 0.0, 1.0, 2.0],
+                          "rating": [4.0] * 6, "timestamp": [1, 2, 3, 1, 2, 3]})
+    for parts in (splits.rating_split(frame), splits.topn_split(frame),
+                  splits.seq_split(frame), splits.cold_item_split(frame)[:2]):
+        for part in parts:
+            assert part["user"].dtype == np.int64 and part["item"].dtype == np.int64
+    with pytest.raises(ValueError, match="integer ids"):
+        splits.topn_split(frame.assign(item=frame["item"] + 0.5))

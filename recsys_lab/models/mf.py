@@ -384,10 +384,12 @@ class KerasMatrixFactorization(_MatrixFactorization):
     def _start(self, train: pd.DataFrame) -> None:
         from recsys_lab.models._keras import keras
 
-        if len(train) < 10:
-            raise ValueError(f"KerasMatrixFactorization holds out {self.validation_fraction:.0%} "
-                             f"of train for early stopping; train has only {len(train)} "
-                             "ratings")
+        n_held_out = round(self.validation_fraction * len(train))
+        if not 1 <= n_held_out < len(train):
+            raise ValueError(f"KerasMatrixFactorization holds out validation_fraction="
+                             f"{self.validation_fraction} of train for early stopping: of "
+                             f"only {len(train)} ratings that is {n_held_out}; give it more "
+                             "ratings or another validation_fraction")
         fit_part, held_out = rating_split(train, seed=self.seed,
                                           test_fraction=self.validation_fraction)
         self._start_ratings(fit_part)
