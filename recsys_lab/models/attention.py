@@ -16,10 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys_lab.base import EpochRecommender
-from recsys_lab.models._keras import fit_one_epoch, keras
-from recsys_lab.models.sequential import _SequenceScoring
-from recsys_lab.sequences import next_item_examples, pad_sequences, user_histories
+from recsys_lab.models._keras import keras
+from recsys_lab.models.sequential import _NextItemNetwork
+from recsys_lab.sequences import next_item_examples, pad_sequences
 from recsys_lab.validation import FLAG, POSITIVE, RATE, SEED, check_fitted, check_ids, integer
 
 layers, ops = keras.layers, keras.ops
@@ -124,7 +123,7 @@ class NextItemCrossEntropy(keras.losses.Loss):
         return ops.logsumexp(logits, axis=-1) - target_logits
 
 
-class SASRec(_SequenceScoring, EpochRecommender):
+class SASRec(_NextItemNetwork):
     """SASRec: causal self-attention over a user's history, a softmax over all items.
 
     Trained on next-item transitions (:func:`recsys_lab.sequences.next_item_examples`: by
@@ -198,24 +197,14 @@ class SASRec(_SequenceScoring, EpochRecommender):
         if self.embedding_dim % self.n_heads:
             raise ValueError(f"embedding_dim={self.embedding_dim} must be divisible by "
                              f"n_heads={self.n_heads}")
-        self.histories_ = user_histories(train, self.n_users_)
-        self._examples = next_item_examples(self.histories_, self.max_len,
-                                            all_windows=self.all_windows)
-        if not self._examples.mask.any():
-            raise ValueError("train has no user with two or more interactions: nothing to learn")
-        self._rng = np.random.default_rng(self.seed)
-        self.network_ = self.build_network()
+        super()._start(train)
+
+    def _training_examples(self):
+        return next_item_examples(self.histories_, self.max_len, all_windows=self.all_windows)
+
+    def _compile(self) -> None:
         self.network_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
                               loss=NextItemCrossEntropy())
-
-    def _train_epoch(self, epoch: int) -> dict:
-        examples = self._examples
-        return fit_one_epoch(self.network_, examples.inputs, examples.targets,
-                             sample_weight=examples.mask.astype("float32"),
-                             batch_size=self.batch_size, rng=self._rng)
-
-    def _end_training(self) -> None:
-        del self._examples, self._rng
 
     # ------------------------------------------------------------------ scoring
     def _states(self, padded: np.ndarray) -> np.ndarray:

@@ -48,6 +48,39 @@ class _SequenceScoring:
         return np.array(self._score_histories(histories), dtype=float)
 
 
+class _NextItemNetwork(_SequenceScoring, EpochRecommender):
+    """A Keras network trained to predict the next item at every step of the histories.
+
+    ``_start`` keeps the time-ordered ``histories_``, cuts them into training windows
+    (``_training_examples``), builds ``network_`` and compiles it with ``_loss()``; each
+    epoch is one pass over the windows in a fresh order.
+    """
+
+    def _training_examples(self):
+        raise NotImplementedError
+
+    def _compile(self) -> None:
+        raise NotImplementedError
+
+    def _start(self, train: pd.DataFrame) -> None:
+        self.histories_ = user_histories(train, self.n_users_)
+        self._examples = self._training_examples()
+        if not self._examples.mask.any():
+            raise ValueError("train has no user with two or more interactions: nothing to learn")
+        self._rng = np.random.default_rng(self.seed)
+        self.network_ = self.build_network()
+        self._compile()
+
+    def _train_epoch(self, epoch: int) -> dict:
+        examples = self._examples
+        return fit_one_epoch(self.network_, examples.inputs, examples.targets,
+                             sample_weight=examples.mask.astype("float32"),
+                             batch_size=self.batch_size, rng=self._rng)
+
+    def _end_training(self) -> None:
+        del self._examples, self._rng
+
+
 class MarkovChain(_SequenceScoring, Recommender):
     """First-order Markov chain: the next item depends only on the last one.
 
@@ -104,7 +137,7 @@ def build_gru4rec(n_items: int, max_len: int, embedding_dim: int, hidden_units: 
     return keras.Model(items, logits, name="gru4rec")
 
 
-class GRU4Rec(_SequenceScoring, EpochRecommender):
+class GRU4Rec(_NextItemNetwork):
     """GRU4Rec: item embedding → GRU → a softmax over all items, at every step of a history.
 
     Trained with full softmax cross-entropy on next-item targets
@@ -157,15 +190,12 @@ class GRU4Rec(_SequenceScoring, EpochRecommender):
         return build_gru4rec(self.n_items_, self.max_len, self.embedding_dim,
                              self.hidden_units, self.dropout)
 
-    def _start(self, train: pd.DataFrame) -> None:
-        self.histories_ = user_histories(train, self.n_users_)
+    def _training_examples(self):
         recent = (self.histories_ if self.train_len is None
                   else [h[-self.train_len:] for h in self.histories_])
-        self._examples = next_item_examples(recent, self.max_len, all_windows=True)
-        if not self._examples.mask.any():
-            raise ValueError("train has no user with two or more interactions: nothing to learn")
-        self._rng = np.random.default_rng(self.seed)
-        self.network_ = self.build_network()
+        return next_item_examples(recent, self.max_len, all_windows=True)
+
+    def _compile(self) -> None:
         self.network_.compile(
             optimizer=keras.optimizers.Adam(self.learning_rate),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -173,15 +203,6 @@ class GRU4Rec(_SequenceScoring, EpochRecommender):
         )
         self._state_model = keras.Model(self.network_.input,
                                         self.network_.get_layer("gru").output)
-
-    def _train_epoch(self, epoch: int) -> dict:
-        examples = self._examples
-        return fit_one_epoch(self.network_, examples.inputs, examples.targets,
-                             sample_weight=examples.mask.astype("float32"),
-                             batch_size=self.batch_size, rng=self._rng)
-
-    def _end_training(self) -> None:
-        del self._examples, self._rng
 
     def _final_states(self, padded: np.ndarray) -> np.ndarray:
         # A direct call, not predict(): predict re-traces a graph for every new batch shape.
