@@ -87,12 +87,11 @@ class Chapter:
         """Seconds since the chapter started."""
         return time.perf_counter() - self.started
 
-    def finish(self, budget: float = BUDGET_SECONDS) -> float:
+    def finish(self, budget: float = BUDGET_SECONDS) -> None:
         """Print how long the chapter ran and assert it stayed within ``budget`` seconds."""
         elapsed = self.elapsed()
         print(f"chapter ran in {elapsed:.0f} s (budget {budget:.0f} s)")
         assert elapsed <= budget, f"the chapter took {elapsed:.0f} s, over its {budget:.0f} s"
-        return elapsed
 
 
 def start_chapter(seed: int = 0, *, data_home=None) -> Chapter:
