@@ -157,6 +157,9 @@ class SASRec(_NextItemNetwork):
       fastest (six epochs in about 10 s on two CPU cores), so they are the default;
     * a learning rate of 0.02 (batches of 128), or a width of 64: no better.
 
+    These figures were measured before every epoch drew its own order of the windows (until
+    recsys_lab 2, Keras repeated one order every epoch); they were not re-measured since.
+
     Learned state: ``network_`` (:class:`SASRecNetwork`, built by :meth:`build_network`),
     ``histories_`` (the time-ordered training histories), ``curves_`` (one row per epoch:
     ``loss`` and, when ``fit`` gets ``valid``, its metrics).

@@ -169,7 +169,7 @@ class GRU4Rec(_NextItemNetwork):
                        "train_len": integer(1, optional=True), "seed": SEED}
 
     def __init__(self, embedding_dim: int = 64, hidden_units: int = 64, max_len: int = 50,
-                 dropout: float = 0.2, epochs: int = 8, batch_size: int = 128,
+                 dropout: float = 0.2, epochs: int = 6, batch_size: int = 128,
                  learning_rate: float = 2e-2, train_len: int | None = None, seed: int = 0):
         self.embedding_dim = embedding_dim
         self.hidden_units = hidden_units
