@@ -47,17 +47,6 @@ def _check_protocol(protocol: str) -> None:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
 
 
-def _sizes(model, frames, n_users, n_items, fitted: bool) -> tuple[int, int]:
-    """``n_users``/``n_items``: as given, else a fitted model's, else the largest ids + 1."""
-    if n_users is None:
-        n_users = getattr(model, "n_users_", None) if fitted else None
-        n_users = n_users or int(max(frame["user"].max() for frame in frames)) + 1
-    if n_items is None:
-        n_items = getattr(model, "n_items_", None) if fitted else None
-        n_items = n_items or int(max(frame["item"].max() for frame in frames)) + 1
-    return check_count(n_users, "n_users"), check_count(n_items, "n_items")
-
-
 def evaluate(
     model,
     train: pd.DataFrame,
@@ -90,13 +79,18 @@ def evaluate(
     """
     _check_protocol(protocol)
     columns = ("user", "item", "rating") if protocol == RATING else ("user", "item")
-    train = check_interactions(train, name="train", columns=columns)
-    test = check_interactions(test, name="test", columns=columns)
-    n_users, n_items = _sizes(model, (train, test), n_users, n_items, fitted)
+    if fitted:
+        n_users = n_users if n_users is not None else getattr(model, "n_users_", None)
+        n_items = n_items if n_items is not None else getattr(model, "n_items_", None)
+    n_users = None if n_users is None else check_count(n_users, "n_users")
+    n_items = None if n_items is None else check_count(n_items, "n_items")
     train = check_interactions(train, name="train", columns=columns, n_users=n_users,
                                n_items=n_items)
     test = check_interactions(test, name="test", columns=columns, n_users=n_users,
                               n_items=n_items)
+    # Sizes not given: the largest ids seen plus one, which the frames respect by construction.
+    n_users = n_users or int(max(train["user"].max(), test["user"].max())) + 1
+    n_items = n_items or int(max(train["item"].max(), test["item"].max())) + 1
     if protocol == COLD:
         candidates = np.unique(check_ids(test["item"] if candidates is None else candidates,
                                          n_items, kind="item"))

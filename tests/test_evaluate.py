@@ -104,6 +104,12 @@ def test_cold_candidates_are_checked(candidates, message):
                  n_users=2, n_items=12, candidates=candidates)
 
 
+def test_sizes_must_be_positive_integers():
+    with pytest.raises(ValueError, match="n_users must be a positive integer, got True"):
+        evaluate(FixedScores(np.zeros((2, 12))), TRAIN, TRAIN, "RATING", n_users=True,
+                 n_items=12)
+
+
 def test_a_fitted_model_sets_the_sizes():
     model = MostPopular().fit(TRAIN, 2, 12)
     test = pd.DataFrame({"user": [1], "item": [12]})
