@@ -45,7 +45,7 @@ from recsys_lab.validation import (
 )
 
 #: What ``valid`` is: a function of the model being fitted that returns metric values.
-Validation = Callable[["Recommender"], Mapping[str, float]]
+ValidationFunction = Callable[["Recommender"], Mapping[str, float]]
 
 
 def interaction_matrix(
@@ -79,7 +79,7 @@ class Recommender:
     hyperparameters: ClassVar[dict[str, Rule]] = {}
 
     def fit(self, train: pd.DataFrame, n_users: int, n_items: int,
-            valid: Validation | None = None):
+            valid: ValidationFunction | None = None):
         """Learn from ``train``; ids must lie in ``[0, n_users)`` and ``[0, n_items)``.
 
         ``valid`` (models that train in epochs only) is called as ``valid(self)`` after every
