@@ -97,9 +97,17 @@ class Recommender:
         try:
             with isolated_random_state(int(getattr(self, "seed", 0))):
                 self._fit(train)
+        except BaseException:
+            self._forget_fit()  # a failed fit leaves an unfitted model, not half a fitted one
+            raise
         finally:
-            del self._validation
+            self.__dict__.pop("_validation", None)
         return self
+
+    def _forget_fit(self) -> None:
+        """Drop everything ``fit`` learned or kept (names ending or starting with ``_``)."""
+        for name in [n for n in vars(self) if n.endswith("_") or n.startswith("_")]:
+            delattr(self, name)
 
     def _check_validation(self, valid) -> None:
         if valid is None:

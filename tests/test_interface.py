@@ -152,6 +152,18 @@ def test_models_that_train_in_epochs_record_curves_and_call_valid(cls, ratings):
         build(cls).fit(ratings, N_USERS, N_ITEMS, valid=ratings)
 
 
+def test_a_failed_fit_leaves_an_unfitted_model(ratings):
+    from recsys_lab.models.sequential import GRU4Rec
+
+    model = build(GRU4Rec).fit(ratings, N_USERS, N_ITEMS)
+    one_each = ratings.drop_duplicates("user")  # nobody has a next item: nothing to learn
+    with pytest.raises(ValueError, match="nothing to learn"):
+        model.fit(one_each, N_USERS, N_ITEMS)
+    assert set(vars(model)) == set(model.hyperparameters)
+    with pytest.raises(ValueError, match="not fitted"):
+        model.score_items([0])
+
+
 def test_models_without_epochs_refuse_valid(ratings):
     from recsys_lab.baselines import EASE
 
