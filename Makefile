@@ -15,7 +15,8 @@ export RECSYS_LAB_DATA ?= $(HOME)/.cache/recsys_lab
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: all setup lock data assets cache-check book lab test unit notebooks lint student clean
+.PHONY: all setup lock data assets cache-check book lab test unit notebooks lint student grade \
+	clean
 
 all: book
 
@@ -154,6 +155,18 @@ screenshots: book browser
 
 student: setup
 	$(BIN)/python -m recsys_lab.classroom book student
+
+# Grades the notebooks a class handed back, one folder or one .ipynb file per student:
+# make grade SUBMISSIONS=folder [GRADES=grades.csv] [CHAPTER=01]. Each notebook runs in a
+# temporary copy, in a kernel of its own, with time limits; the submissions are never
+# modified. Writes GRADES, GRADES' -summary.csv and a -feedback/ folder with a file per
+# student (book/teaching.md; recsys_lab/grading.py). It is no sandbox for hostile code.
+GRADES ?= grades.csv
+grade: setup data
+	@[ -n "$(SUBMISSIONS)" ] || { echo "usage: make grade SUBMISSIONS=folder" \
+	  "[GRADES=grades.csv] [CHAPTER=01]" >&2; exit 2; }
+	$(BIN)/python -m recsys_lab.classroom grade "$(SUBMISSIONS)" --book book \
+	  --out "$(GRADES)" $(if $(CHAPTER),--chapter "$(CHAPTER)")
 
 clean:
 	rm -rf _build student

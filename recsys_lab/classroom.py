@@ -6,7 +6,10 @@ gated syntax, used when a solution contains code). Exercise cells stay, with the
 ``check_*`` calls, so students still get instant feedback. MyST pages (``.md``) lose their
 ``{solution}`` blocks too.
 
-Usage: ``python -m recsys_lab.classroom book student`` (``make student``).
+Usage: ``python -m recsys_lab.classroom book student`` (``make student``). Grading the
+notebooks students hand back is the ``grade`` subcommand (``make grade``; see
+:mod:`recsys_lab.grading`): ``python -m recsys_lab.classroom grade SUBMISSIONS --out
+grades.csv``.
 
 What the command guarantees (and ``write_student_edition`` with it):
 
@@ -27,7 +30,9 @@ What the command guarantees (and ``write_student_edition`` with it):
   folder, and the error says where.)
 
 From the command line a refusal prints one line and exits with status 2; malformed
-solutions in the book, or an error of the file system, exit with status 1.
+solutions in the book, or an error of the file system, exit with status 1. The same holds
+for ``grade``: a bad argument (a missing folder, an unwritable output, an unknown chapter)
+exits with status 2 before any notebook runs.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+
+from recsys_lab.grading import GradingError
 
 MARKER = ".student-edition"
 """The file that marks a folder as a student edition this module may replace."""
@@ -281,12 +288,70 @@ def _write_student_edition_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grade_command(args: argparse.Namespace) -> int:
+    from recsys_lab import grade_reports, grading
+
+    if not (args.cell_timeout > 0 and args.notebook_timeout > 0):
+        raise GradingError("the time limits must be positive numbers of seconds")
+    if not args.submissions.is_dir():
+        raise GradingError(f"the submissions {args.submissions} are not a folder")
+    grading.graded_chapters(args.book, args.chapter)
+    grade_reports.check_outputs(args.out, args.submissions, args.nbgrader_csv)
+    report = grading.grade_submissions(
+        args.submissions, args.book, chapters=args.chapter or None,
+        cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+        progress=lambda line: print(line, flush=True))
+    grade_reports.write_reports(report, args.out, args.nbgrader_csv)
+    for name in report.skipped:
+        print(f"skipped (not a notebook or a student's folder): {name}")
+    print()
+    print(grade_reports.table(report))
+    grades, summary, feedback = grade_reports.output_paths(args.out)
+    also = f", {args.nbgrader_csv}" if args.nbgrader_csv else ""
+    print(f"\n{len(report.students)} students graded in {report.elapsed:.1f} s: {grades}, "
+          f"{summary}, {feedback}{os.sep} (a file per student){also}")
+    return 0
+
+
+def _grade_parser() -> argparse.ArgumentParser:
+    from recsys_lab import grading
+
+    parser = argparse.ArgumentParser(
+        prog="python -m recsys_lab.classroom grade",
+        description=grading.__doc__.splitlines()[0],
+        epilog="Each notebook runs in a temporary copy, in a kernel of its own; submissions "
+               "are never modified. This isolates mistakes, not malicious code: run it in a "
+               "container to grade code you do not trust.")
+    parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
+                        help="one folder, or one .ipynb file, per student")
+    parser.add_argument("--out", type=Path, required=True, metavar="GRADES.csv",
+                        help="the grades, one row per student and exercise; the summary "
+                             "and the feedback folder are written beside it")
+    parser.add_argument("--book", type=Path, default=Path("book"), metavar="BOOK",
+                        help="the book whose exercises are graded (default: book)")
+    parser.add_argument("--chapter", action="append", metavar="CHAPTER",
+                        help="grade this chapter (e.g. 01 or 01_data_and_evaluation; may be "
+                             "repeated); default: every chapter submitted")
+    parser.add_argument("--cell-timeout", type=float, default=300.0, metavar="SECONDS",
+                        help="time limit of each cell (default: 300)")
+    parser.add_argument("--notebook-timeout", type=float, default=900.0, metavar="SECONDS",
+                        help="time limit of each notebook, kernel start included "
+                             "(default: 900)")
+    parser.add_argument("--nbgrader-csv", type=Path, metavar="FILE",
+                        help="also write the grades in the columns of `nbgrader export`")
+    parser.set_defaults(command=_grade_command)
+    return parser
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m recsys_lab.classroom", description=__doc__.splitlines()[0],
+        usage="%(prog)s [-h] BOOK DESTINATION\n       %(prog)s grade [-h] SUBMISSIONS "
+              "--out GRADES.csv ...",
         epilog=f"DESTINATION must be new, empty, or a previous student edition (a folder with "
                f"a {MARKER} file), outside the book; it is replaced only once the new "
-               f"edition is complete.")
+               f"edition is complete. `grade` grades the notebooks students hand back "
+               f"(see `%(prog)s grade -h`).")
     parser.add_argument("book", type=Path, metavar="BOOK", help="the book's folder, e.g. book")
     parser.add_argument("destination", type=Path, metavar="DESTINATION",
                         help="the student edition's folder, e.g. student")
@@ -296,11 +361,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return its exit status (2: refused, 1: failed)."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    grade = bool(argv) and argv[0] == "grade"
+    parser = _grade_parser() if grade else _parser()
+    args = parser.parse_args(argv[1:] if grade else argv)
     try:
         return args.command(args)
     except (NotABookError, UnsafeDestinationError) as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    except GradingError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
     except (StudentEditionError, OSError) as error:

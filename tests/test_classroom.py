@@ -318,3 +318,23 @@ def test_the_module_runs_as_a_command(book, tmp_path):
                           text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("student edition: 2 notebooks without solutions in student")
+
+
+def test_grade_is_a_subcommand_beside_the_student_edition(book, tmp_path, capsys):
+    """`grade` has its own arguments; `BOOK DESTINATION` works as before (above)."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    refused = subprocess.run(
+        [sys.executable, "-m", "recsys_lab.classroom", "grade", "missing", "--out", "g.csv",
+         "--book", str(book)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr == ("python -m recsys_lab.classroom grade: error: the submissions "
+                              "missing are not a folder\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["book"]
+    with pytest.raises(SystemExit):
+        main(["grade", "-h"])
+    assert "--cell-timeout" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["-h"])
+    assert "grade [-h] SUBMISSIONS" in capsys.readouterr().out
