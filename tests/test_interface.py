@@ -242,3 +242,24 @@ def test_same_seed_same_scores_bit_for_bit_in_two_fresh_processes():
     runs = [subprocess.run([sys.executable, "-c", _FRESH_PROCESS], capture_output=True,
                            text=True, check=True, timeout=300).stdout for _ in range(2)]
     assert runs[0] == runs[1] and len(runs[0].strip()) == 64
+
+
+_KERAS_IMPORTED_OR_NOT = """
+import hashlib, sys
+import numpy as np
+from recsys_lab.datasets import synthetic_ratings
+if sys.argv[1] == "before":
+    import recsys_lab.models._keras
+from recsys_lab.models.mf import KerasMatrixFactorization
+
+frame = synthetic_ratings(n_users=30, n_items=20, density=0.4, seed=0).ratings
+model = KerasMatrixFactorization(epochs=2).fit(frame, 30, 20)
+print(hashlib.sha256(model.score_items(np.arange(30)).tobytes()).hexdigest())
+"""
+
+
+def test_same_scores_whether_keras_was_imported_before_the_fit_or_inside_it():
+    runs = [subprocess.run([sys.executable, "-c", _KERAS_IMPORTED_OR_NOT, when],
+                           capture_output=True, text=True, check=True, timeout=300).stdout
+            for when in ("before", "inside")]
+    assert runs[0] == runs[1] and len(runs[0].strip()) == 64

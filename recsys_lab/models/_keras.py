@@ -11,12 +11,20 @@ crash inside TensorFlow still prints.
 from __future__ import annotations
 
 import os
+import random
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+# Importing TensorFlow draws from Python's global `random`, which seeds Keras' initialisers:
+# put it back, so that a fit builds the same model whether Keras was imported before it or
+# (KerasMatrixFactorization imports it lazily) inside it.
+_random_state = random.getstate()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+
+random.setstate(_random_state)
+del _random_state
 
 
 def _take(data, rows: np.ndarray):
