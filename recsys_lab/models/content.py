@@ -31,8 +31,7 @@ import pandas as pd
 
 from recsys_lab.base import EpochRecommender
 from recsys_lab.models._keras import fit_one_epoch, keras
-from recsys_lab.models.mf import ImplicitALS
-from recsys_lab.scratch.mf import score_all_items
+from recsys_lab.models.mf import FactorScores, ImplicitALS
 from recsys_lab.validation import (
     DATA,
     FLAG,
@@ -104,7 +103,7 @@ _ENCODER = {"item_tokens": DATA, "encoder": one_of(*ENCODERS), "embedding_dim": 
             "learning_rate": POSITIVE, "seed": SEED}
 
 
-class _ContentModel(EpochRecommender):
+class _ContentModel(FactorScores, EpochRecommender):
     """What the two approaches share: token checks, the encoder, and MF-style scoring."""
 
     def _token_array(self) -> np.ndarray:
@@ -151,16 +150,6 @@ class _ContentModel(EpochRecommender):
         and a fresh model's ``predict`` would trace a new TensorFlow function each time.
         """
         return np.asarray(encoder(tokens, training=False), dtype=float)
-
-    def item_vectors(self) -> np.ndarray:
-        """The fitted items' factors ``q_i``, shape ``(n_items, n_factors)``."""
-        return self.item_factors_
-
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        return score_all_items({"global_mean": self.global_mean_, "user_bias": self.user_bias_,
-                                "item_bias": self.item_bias_,
-                                "user_factors": self.user_factors_,
-                                "item_factors": self.item_factors_}, users)
 
 
 class ContentToFactors(_ContentModel):

@@ -51,7 +51,22 @@ from recsys_lab.validation import (
 # --------------------------------------------------------------------------------------------
 
 
-class _MatrixFactorization(EpochRecommender, RatingRecommender):
+class FactorScores:
+    """Mixin: scores ``μ + b_u + b_i + p_u · q_i`` from the fitted attributes ``global_mean_``,
+    ``user_bias_``, ``item_bias_``, ``user_factors_`` and ``item_factors_`` (the MF models,
+    :class:`ImplicitALS` and the content models of chapter 5)."""
+
+    def parameters(self) -> dict:
+        """The fitted parameters as the dict of :mod:`recsys_lab.scratch.mf`."""
+        return {"global_mean": self.global_mean_, "user_bias": self.user_bias_,
+                "item_bias": self.item_bias_, "user_factors": self.user_factors_,
+                "item_factors": self.item_factors_}
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return score_all_items(self.parameters(), users)
+
+
+class _MatrixFactorization(FactorScores, EpochRecommender, RatingRecommender):
     """Prediction, ranking and bookkeeping shared by the MF models."""
 
     def _start_ratings(self, train: pd.DataFrame):
@@ -61,12 +76,6 @@ class _MatrixFactorization(EpochRecommender, RatingRecommender):
         self._ratings = train["rating"].to_numpy(dtype=float)
         self.global_mean_ = float(self._ratings.mean())
         self.rating_range_ = (float(self._ratings.min()), float(self._ratings.max()))
-
-    def parameters(self) -> dict:
-        """The fitted parameters as the dict of :mod:`recsys_lab.scratch.mf`."""
-        return {"global_mean": self.global_mean_, "user_bias": self.user_bias_,
-                "item_bias": self.item_bias_, "user_factors": self.user_factors_,
-                "item_factors": self.item_factors_}
 
     def _training_losses(self) -> dict:
         """The objective per training rating and the training RMSE, at the current state."""
@@ -87,9 +96,6 @@ class _MatrixFactorization(EpochRecommender, RatingRecommender):
 
     def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return np.clip(self._raw(users, items), *self.rating_range_)
-
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        return score_all_items(self.parameters(), users)
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,7 +470,7 @@ def implicit_targets(history: sp.spmatrix, items: np.ndarray, n_negatives: int,
     })
 
 
-class ImplicitALS(Recommender):
+class ImplicitALS(FactorScores, Recommender):
     """Matrix factorisation of implicit feedback: ALS on observed 1s and sampled 0s.
 
     Every training interaction is a 1, and ``n_negatives`` unobserved items (among the
@@ -515,6 +521,3 @@ class ImplicitALS(Recommender):
         for name in ("global_mean_", "user_bias_", "item_bias_", "user_factors_",
                      "item_factors_"):
             setattr(self, name, getattr(self.mf_, name))
-
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        return score_all_items(self.mf_.parameters(), users)
