@@ -19,7 +19,8 @@ import json
 import re
 from pathlib import Path
 
-_FENCE = re.compile(r"^\s*(`{3,}|:{3,})\s*\{(?P<name>[\w-]+)\}\s*(?P<argument>.*)$")
+#: The opening line of a MyST directive, e.g. ```` ```{exercise} Title ```` or ``:::{solution}``.
+DIRECTIVE = re.compile(r"^\s*(?P<fence>`{3,}|:{3,})\s*\{(?P<name>[\w-]+)\}\s*(?P<argument>.*)$")
 _LABEL = re.compile(r"^\s*:label:\s*(?P<label>\S+)\s*$")
 _ASSERTED = re.compile(r"^\s*assert\s+(check_\w+)\s*\(", re.MULTILINE)
 _CALLED = re.compile(r"(?<![\w.])(?:[A-Za-z_]\w*\.)*(check_\w+)\s*\(")
@@ -71,7 +72,7 @@ def directives(markdown: str) -> list[tuple[str, str, str]]:
     """
     found, lines = [], markdown.splitlines()
     for index, line in enumerate(lines):
-        match = _FENCE.match(line)
+        match = DIRECTIVE.match(line)
         if not match:
             continue
         label = ""

@@ -40,12 +40,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+from recsys_lab.book_exercises import DIRECTIVE
 from recsys_lab.grading import GradingError
 
 MARKER = ".student-edition"
@@ -57,7 +57,6 @@ _MARKER_TEXT = (
     "The next run replaces the whole folder: keep no work of your own in it.\n"
 )
 
-_FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\s*\{(?P<name>[\w-]+)\}")
 
 
 class StudentEditionError(ValueError):
@@ -82,7 +81,7 @@ def _remove_solution_directives(source: str) -> str:
     for line in source.splitlines(keepends=True):
         stripped = line.strip()
         if skipping_fence is None:
-            match = _FENCE.match(stripped)
+            match = DIRECTIVE.match(stripped)
             if match and match.group("name") == "solution":
                 skipping_fence = match.group("fence")
                 continue
@@ -98,7 +97,7 @@ def _split_at_gate(source: str, gate: str) -> tuple[str, str] | None:
     """Split markdown around a fenced ``{gate}`` block: (text before it, text after it)."""
     lines = source.splitlines(keepends=True)
     for start, line in enumerate(lines):
-        match = _FENCE.match(line.strip())
+        match = DIRECTIVE.match(line.strip())
         if match and match.group("name") == gate:
             fence = match.group("fence")
             for end in range(start + 1, len(lines)):
