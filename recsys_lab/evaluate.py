@@ -8,6 +8,8 @@
 * :func:`sampled_hit_rate` and :func:`full_hit_rate` rank each test item against 100 sampled
   negatives or against every unseen item (Krichene & Rendle 2020); :class:`ScoreCache` makes
   such per-user loops cheap;
+* :func:`per_user_metrics` keeps each test user's metrics, for paired comparisons
+  (:mod:`recsys_lab.stats`);
 * :func:`next_item_ranks` gives the rank of each user's next item (SEQ), for per-user
   analyses;
 * :class:`Leaderboard` gathers rows from every chapter and draws them as a table or a chart.
@@ -45,6 +47,19 @@ _BATCH_USERS = 256
 def _check_protocol(protocol: str) -> None:
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+
+
+def _check_candidates(candidates, test: pd.DataFrame, protocol: str, n_items: int):
+    """COLD's items to rank (default: the test items), sorted; None under other protocols."""
+    if protocol != COLD:
+        if candidates is not None:
+            raise ValueError(f"candidates applies to the COLD protocol only, not {protocol}")
+        return None
+    candidates = np.unique(check_ids(test["item"] if candidates is None else candidates,
+                                     n_items, kind="item"))
+    if len(candidates) == 0:
+        raise ValueError("candidates is empty: COLD needs at least one item to rank")
+    return candidates
 
 
 def evaluate(
@@ -91,13 +106,7 @@ def evaluate(
     # Sizes not given: the largest ids seen plus one, which the frames respect by construction.
     n_users = n_users or int(max(train["user"].max(), test["user"].max())) + 1
     n_items = n_items or int(max(train["item"].max(), test["item"].max())) + 1
-    if protocol == COLD:
-        candidates = np.unique(check_ids(test["item"] if candidates is None else candidates,
-                                         n_items, kind="item"))
-        if len(candidates) == 0:
-            raise ValueError("candidates is empty: COLD needs at least one item to rank")
-    elif candidates is not None:
-        raise ValueError(f"candidates applies to the COLD protocol only, not {protocol}")
+    candidates = _check_candidates(candidates, test, protocol, n_items)
     fit_seconds = float("nan")
     if not fitted:
         start = time.perf_counter()
@@ -115,6 +124,16 @@ def evaluate(
 
 
 def _ranking_metrics(model, train, test, protocol, n_users, n_items, candidates) -> dict:
+    per_user, top = _ranking_per_user(model, train, test, protocol, n_users, n_items,
+                                      candidates)
+    values = {name: float(per_user[name].mean()) for name in per_user.columns}
+    if protocol == TOPN:
+        values["Coverage@10"] = metrics.coverage(top[:, :10], n_items)
+    return values | {"n_test_users": len(per_user)}
+
+
+def _ranking_per_user(model, train, test, protocol, n_users, n_items, candidates):
+    """Each test user's metrics (a frame indexed by user) and their top-20 items."""
     relevant = interaction_matrix(test, n_users, n_items)
     users = np.flatnonzero(relevant.getnnz(axis=1))
     if protocol == COLD:
@@ -141,15 +160,60 @@ def _ranking_metrics(model, train, test, protocol, n_users, n_items, candidates)
                   "Recall@10": metrics.recall_at_k(h10, n_relevant),
                   "Recall@20": metrics.recall_at_k(hits, n_relevant),
                   "NDCG@10": metrics.ndcg_at_k(h10, n_relevant)}
-        values = {k: float(v.mean()) for k, v in values.items()}
-        values["Coverage@10"] = metrics.coverage(top[:, :10], n_items)
     elif protocol == SEQ:
-        values = {"HR@10": float(metrics.hit_rate_at_k(h10).mean()),
-                  "NDCG@10": float(metrics.ndcg_at_k(h10, n_relevant).mean())}
+        values = {"HR@10": metrics.hit_rate_at_k(h10),
+                  "NDCG@10": metrics.ndcg_at_k(h10, n_relevant)}
     else:
-        values = {"Recall@20": float(metrics.recall_at_k(hits, n_relevant).mean()),
-                  "NDCG@10": float(metrics.ndcg_at_k(h10, n_relevant).mean())}
-    return values | {"n_test_users": len(users)}
+        values = {"Recall@20": metrics.recall_at_k(hits, n_relevant),
+                  "NDCG@10": metrics.ndcg_at_k(h10, n_relevant)}
+    per_user = pd.DataFrame(values, index=pd.Index(users, name="user")).astype(float)
+    return per_user, top
+
+
+def per_user_metrics(
+    model,
+    history: pd.DataFrame,
+    test: pd.DataFrame,
+    protocol: str,
+    *,
+    n_users: int | None = None,
+    n_items: int | None = None,
+    candidates=None,
+) -> pd.DataFrame:
+    """A fitted model's ranking metrics for each test user, for paired comparisons.
+
+    Scores exactly as :func:`evaluate` does (its means are this frame's column means), but
+    keeps one row per user with at least one test item, so two models scored on the same
+    users can be compared user by user (:func:`recsys_lab.stats.paired_bootstrap`).
+
+    Parameters
+    ----------
+    model : a fitted model; ``history`` is the data it was fitted on (its items are removed
+        from each user's ranking under TOPN and SEQ).
+    protocol : ``"TOPN"``, ``"SEQ"`` or ``"COLD"``; RATING has no per-user ranking (compare
+        squared errors per rating instead).
+    n_users, n_items : default to the fitted model's.
+    candidates : under COLD, the item ids to rank (default: the items of ``test``).
+
+    Returns
+    -------
+    DataFrame indexed by ``user`` (sorted), one float column per metric of the protocol
+    except coverage, which is a property of the whole list set.
+    """
+    _check_protocol(protocol)
+    if protocol == RATING:
+        raise ValueError("per_user_metrics ranks items; RATING has no ranking (compare "
+                         "per-rating squared errors instead)")
+    n_users = check_count(n_users if n_users is not None else model.n_users_, "n_users")
+    n_items = check_count(n_items if n_items is not None else model.n_items_, "n_items")
+    history = check_interactions(history, name="history", columns=("user", "item"),
+                                 n_users=n_users, n_items=n_items)
+    test = check_interactions(test, name="test", columns=("user", "item"), n_users=n_users,
+                              n_items=n_items)
+    candidates = _check_candidates(candidates, test, protocol, n_items)
+    per_user, _ = _ranking_per_user(model, history, test, protocol, n_users, n_items,
+                                    candidates)
+    return per_user
 
 
 class Validation:

@@ -5,7 +5,14 @@ import pandas as pd
 import pytest
 
 from recsys_lab.baselines import MostPopular
-from recsys_lab.evaluate import Leaderboard, Validation, evaluate, next_item_ranks, sweep
+from recsys_lab.evaluate import (
+    Leaderboard,
+    Validation,
+    evaluate,
+    next_item_ranks,
+    per_user_metrics,
+    sweep,
+)
 
 
 class FixedScores:
@@ -15,6 +22,7 @@ class FixedScores:
         self.scores = np.asarray(scores, dtype=float)
 
     def fit(self, train, n_users, n_items):
+        self.n_users_, self.n_items_ = n_users, n_items
         return self
 
     def score_items(self, users):
@@ -152,3 +160,25 @@ def test_next_item_ranks_excludes_history_and_counts_ties_half():
     np.testing.assert_array_equal(ranks["history_length"], [2, 1])
     with pytest.raises(ValueError, match="item"):
         next_item_ranks(Fixed(), history, test.assign(item=[3, 9]), n_users=2, n_items=5)
+
+
+def test_per_user_metrics_are_the_rows_behind_evaluates_means():
+    scores = np.tile(np.arange(12, 0, -1.0), (3, 1))
+    test = pd.DataFrame({"user": [0, 0, 2], "item": [1, 10, 5]})
+    model = FixedScores(scores).fit(TRAIN, 3, 12)
+    per_user = per_user_metrics(model, TRAIN, test, "TOPN")
+    assert list(per_user.index) == [0, 2]  # user 1 has no test item
+    # User 0: item 1 first once its history is removed, item 11 tenth; user 2: item 5 sixth.
+    assert per_user.loc[0, "Recall@10"] == pytest.approx(1.0)
+    assert per_user.loc[2, "NDCG@10"] == pytest.approx(1 / np.log2(7))
+    row = evaluate(model, TRAIN, test, "TOPN", fitted=True)
+    for name in per_user.columns:
+        assert per_user[name].mean() == pytest.approx(row[name])
+
+
+def test_per_user_metrics_refuses_rating_and_stray_candidates():
+    model = FixedScores(np.ones((2, 3))).fit(TRAIN, 2, 3)
+    with pytest.raises(ValueError, match="RATING has no ranking"):
+        per_user_metrics(model, TRAIN, TRAIN, "RATING")
+    with pytest.raises(ValueError, match="COLD protocol only"):
+        per_user_metrics(model, TRAIN, TRAIN, "TOPN", candidates=[1])
