@@ -2,6 +2,8 @@
 
 * :class:`GlobalMean` and :class:`Biases` predict ratings (RATING protocol).
 * :class:`MostPopular`, :class:`ItemKNN` and :class:`EASE` rank items (TOPN, SEQ).
+* :class:`GraphFilter` ranks items with a training-free filter on the item graph (the
+  graph chapter's baseline).
 
 Constructor defaults are the settings chapter 1 chose on a validation split of ML-100K.
 """
@@ -144,6 +146,80 @@ class EASE(Recommender):
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return np.asarray(self.history_[users] @ self.weights_)
+
+
+class GraphFilter(Recommender):
+    """A training-free graph filter (in the spirit of Shen et al. 2021's GF-CF).
+
+    With ``R`` the user–item matrix and ``D_U``, ``D_I`` its user and item degrees, the
+    normalised matrix is ``R̃ = D_U^{-1/2} R D_I^{-1/2}`` and the item–item graph is
+    ``P̃ = R̃ᵀ R̃``. Two filters on that graph are mixed:
+
+    * the linear filter ``P̃``, what one round of user → item → user → item propagation on
+      the normalised bipartite graph computes (a cosine-like ItemKNN without neighbour
+      pruning);
+    * the ideal low-pass filter ``D_I^{-1/2} V Vᵀ D_I^{1/2}``, ``V`` the ``n_components``
+      leading eigenvectors of ``P̃`` (the smoothest signals on the item graph).
+
+    ``score(u) = r_u (P̃ + alpha · D_I^{-1/2} V Vᵀ D_I^{1/2})``. With ``item_entities`` (an
+    ``(n_items, n_entities)`` 0/1 matrix of knowledge-graph links) the item → entity → item
+    graph ``K̃ K̃ᵀ`` (``K̃`` normalised by item and entity degrees, as ``R̃``) is added with
+    weight ``entity_weight``: an item nobody rated is then reached through the entities it
+    shares with the user's items. Nothing is learned by gradient descent; ``fit`` is a few
+    sparse products and one symmetric eigendecomposition.
+
+    Defaults chosen on the TOPN validation split of ML-100K (``topn_split(train, seed=1)``,
+    NDCG@10): ``alpha`` 0, 0.1, 0.3, 1 × ``n_components`` 16, 64, 256 gave a best of 0.255
+    at 0.3 and 64 (0.239 with ``alpha`` = 0; EASE 0.258); ``entity_weight`` 0, 0.1, 0.3, 1
+    with the knowledge graph gave 0.2550, 0.2555, 0.2547, 0.2440.
+    """
+
+    hyperparameters = {"alpha": NON_NEGATIVE, "n_components": integer(1),
+                       "item_entities": DATA, "entity_weight": NON_NEGATIVE}
+
+    def __init__(self, alpha: float = 0.3, n_components: int = 64, item_entities=None,
+                 entity_weight: float = 0.1):
+        self.alpha = alpha
+        self.n_components = n_components
+        self.item_entities = item_entities
+        self.entity_weight = entity_weight
+
+    def _fit(self, train: pd.DataFrame) -> None:
+        if self.n_components > self.n_items_:
+            raise ValueError(f"n_components ({self.n_components}) exceeds the number of items "
+                             f"({self.n_items_})")
+        normalized, item_degree = _normalize_bipartite(self.history_)
+        self.item_graph_ = (normalized.T @ normalized).toarray()
+        _, vectors = np.linalg.eigh(self.item_graph_)  # ascending eigenvalues
+        smooth = vectors[:, -self.n_components:]
+        item_scale = _inverse_root(item_degree)
+        low_pass = (item_scale[:, None] * smooth) @ (smooth.T * np.sqrt(item_degree)[None, :])
+        self.weights_ = self.item_graph_ + self.alpha * low_pass
+        if self.item_entities is not None:
+            links = sp.csr_matrix(self.item_entities)
+            if links.shape[0] != self.n_items_:
+                raise ValueError(f"item_entities has {links.shape[0]} rows, one per item is "
+                                 f"needed ({self.n_items_})")
+            entity_normalized, _ = _normalize_bipartite((links != 0).astype(float))
+            self.weights_ += self.entity_weight * (
+                entity_normalized @ entity_normalized.T).toarray()
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return np.asarray(self.history_[users] @ self.weights_)
+
+
+def _inverse_root(degree: np.ndarray) -> np.ndarray:
+    """``degree ** -0.5``, with 0 where the degree is 0."""
+    return np.divide(1.0, np.sqrt(degree), out=np.zeros_like(degree), where=degree > 0)
+
+
+def _normalize_bipartite(matrix: sp.spmatrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``D_rows^{-1/2} M D_columns^{-1/2}`` and the column degrees."""
+    row_degree = np.asarray(matrix.sum(axis=1), dtype=float).ravel()
+    column_degree = np.asarray(matrix.sum(axis=0), dtype=float).ravel()
+    normalized = sp.diags(_inverse_root(row_degree)) @ matrix @ sp.diags(
+        _inverse_root(column_degree))
+    return sp.csr_matrix(normalized), column_degree
 
 
 class GenrePopularity(Recommender):

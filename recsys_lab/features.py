@@ -8,6 +8,8 @@
   linear content models.
 * :func:`user_features` and :func:`item_features`: one-hot side features of users (age
   group, gender, occupation) and items (genres, release decade), e.g. for a two-tower model.
+* :func:`item_entities`: the knowledge graph as a sparse item × entity link matrix, for
+  graph models that add entities as nodes.
 
 Nothing here imports TensorFlow.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -273,3 +276,45 @@ def item_features(items: pd.DataFrame, genres=None) -> np.ndarray:
     decades = np.unique(decade[known])
     one_hot = (decade[:, None] == decades[None, :]).astype(float)
     return np.hstack([multi_hot, one_hot, (~known)[:, None].astype(float)])
+
+
+class EntityLinks(NamedTuple):
+    """Items linked to knowledge-graph entities: ``matrix[i, e] = 1`` links item ``i`` to
+    entity ``entities[e]``."""
+
+    matrix: sp.csr_matrix
+    entities: np.ndarray
+
+
+def item_entities(kg: pd.DataFrame, n_items: int, min_items: int = 2,
+                  relations=None) -> EntityLinks:
+    """The ``(n_items, n_entities)`` 0/1 matrix of item–entity links in ``kg``.
+
+    ``kg`` has columns ``item``, ``relation`` and ``entity`` (``MovieLens.kg``). Only
+    entities linked to at least ``min_items`` distinct items are kept (an entity of one
+    film connects nothing); ``relations`` keeps only those relations (default: all).
+    Columns are ordered by entity name, so the matrix is the same in every process.
+    """
+    missing = {"item", "relation", "entity"} - set(kg.columns)
+    if missing:
+        raise ValueError(f"kg needs columns 'item', 'relation' and 'entity'; missing "
+                         f"{sorted(missing)}")
+    if not isinstance(min_items, (int, np.integer)) or isinstance(min_items, bool) or (
+            min_items < 1):
+        raise ValueError(f"min_items must be an integer ≥ 1, got {min_items!r}")
+    links = kg[["item", "relation", "entity"]]
+    if relations is not None:
+        unknown = set(relations) - set(links["relation"])
+        if unknown:
+            raise ValueError(f"relations not in kg: {sorted(unknown)}")
+        links = links[links["relation"].isin(list(relations))]
+    links = links.drop_duplicates(["item", "entity"])
+    if len(links) and (links["item"].min() < 0 or links["item"].max() >= n_items):
+        raise ValueError(f"kg has item ids outside 0..{n_items - 1}")
+    counts = links.groupby("entity")["item"].transform("size")
+    links = links[counts >= min_items]
+    entities = np.sort(links["entity"].unique())
+    columns = np.searchsorted(entities, links["entity"].to_numpy())
+    matrix = sp.csr_matrix((np.ones(len(links)), (links["item"].to_numpy(), columns)),
+                           shape=(n_items, len(entities)))
+    return EntityLinks(matrix, entities)

@@ -1,6 +1,6 @@
 """Every model of the book, with the settings its chapter chose, in one place.
 
-Chapter 9 re-runs the whole book from this list, so the leaderboard there is reproducible on
+Chapter 10 re-runs the whole book from this list, so the leaderboard there is reproducible on
 its own. An :class:`Entry` names a leaderboard row, the protocol it is scored under, the
 chapter that tuned it, and how to build it: a class given as ``"module:Class"`` (imported only
 when built, so this module never imports TensorFlow), keyword arguments beyond the class's
@@ -39,8 +39,15 @@ def _item_tokens(data):
     return content_tokens(data.items, data.kg)
 
 
+def _item_entities(data):
+    from recsys_lab.features import item_entities
+
+    return item_entities(data.kg, data.n_items).matrix
+
+
 #: Constructor arguments that come from the data, by the name an :class:`Entry` uses.
-DATA_ARGUMENTS: dict[str, Callable] = {"item_genres": _item_genres, "item_tokens": _item_tokens}
+DATA_ARGUMENTS: dict[str, Callable] = {"item_genres": _item_genres, "item_tokens": _item_tokens,
+                                       "item_entities": _item_entities}
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,12 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("SASRec", SEQ, 7, _M + "attention:SASRec"),
     Entry("CFGAN", TOPN, 8, _M + "gan:CFGAN"),
     Entry("CFGAN-G", TOPN, 8, _M + "gan:CFGAN", {"adversarial": False}),
+    Entry("GraphFilter", TOPN, 9, _B + "GraphFilter"),
+    Entry("LightGCN", TOPN, 9, _M + "graph:LightGCN"),
+    Entry("GraphFilter-KG", COLD, 9, _B + "GraphFilter",
+          data_params={"item_entities": "item_entities"}),
+    Entry("LightGCN-KG", COLD, 9, _M + "graph:LightGCN",
+          data_params={"item_entities": "item_entities"}),
 )
 
 

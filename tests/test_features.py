@@ -84,3 +84,25 @@ def test_bag_of_tokens_counts_and_binary():
                                   [[0, 1, 1, 0], [0, 0, 0, 1]])
     with pytest.raises(ValueError, match="token ids"):
         bag_of_tokens(tokens, 3)
+
+
+def test_item_entities_keeps_shared_entities_only():
+    from recsys_lab.features import item_entities
+
+    kg = pd.DataFrame({"item": [0, 1, 1, 2, 2, 2],
+                       "relation": ["actor", "actor", "genre", "genre", "actor", "actor"],
+                       "entity": ["m.a", "m.a", "m.g", "m.g", "m.solo", "m.a"]})
+    links = item_entities(kg, n_items=4)
+    assert list(links.entities) == ["m.a", "m.g"]  # m.solo links one film only
+    np.testing.assert_array_equal(links.matrix.toarray(),
+                                  [[1, 0], [1, 1], [1, 1], [0, 0]])
+    only_genres = item_entities(kg, n_items=4, relations=["genre"])
+    assert list(only_genres.entities) == ["m.g"]
+    with pytest.raises(ValueError, match="relations not in kg"):
+        item_entities(kg, n_items=4, relations=["director"])
+    with pytest.raises(ValueError, match="outside 0..1"):
+        item_entities(kg, n_items=2)
+    with pytest.raises(ValueError, match="missing"):
+        item_entities(kg.drop(columns="entity"), n_items=4)
+    with pytest.raises(ValueError, match="min_items"):
+        item_entities(kg, n_items=4, min_items=0)
