@@ -28,6 +28,7 @@ from recsys_lab.exercises import (
     content,
     evaluation,
     gan,
+    graph,
     mf,
     ncf,
     sequential,
@@ -211,6 +212,105 @@ def negative_mask(purchases, ratio, rng):
     return ((rng.random(purchases.shape) < ratio) & (purchases == 0)).astype(float)
 
 
+def normalized_adjacency(interactions):
+    n_users, n_items = interactions.shape
+    adjacency = np.block([[np.zeros((n_users, n_users)), interactions],
+                          [interactions.T, np.zeros((n_items, n_items))]])
+    degree = adjacency.sum(axis=1)
+    scale = np.divide(1.0, np.sqrt(degree), out=np.zeros_like(degree), where=degree > 0)
+    return scale[:, None] * adjacency * scale[None, :]
+
+
+def adjacency_of(interactions):
+    n_users, n_items = interactions.shape
+    return np.block([[np.zeros((n_users, n_users)), interactions],
+                     [interactions.T, np.zeros((n_items, n_items))]])
+
+
+def row_normalized_adjacency(interactions):
+    adjacency = adjacency_of(interactions)
+    degree = adjacency.sum(axis=1, keepdims=True)
+    return np.divide(adjacency, degree, out=np.zeros_like(adjacency), where=degree > 0)
+
+
+def adjacency_with_nan(interactions):
+    adjacency = adjacency_of(interactions)
+    scale = adjacency.sum(axis=1) ** -0.5  # 1/sqrt(0) = inf for a node with no edge
+    return scale[:, None] * adjacency * scale[None, :]
+
+
+def normalized_adjacency_items_first(interactions):
+    return normalized_adjacency(interactions.T)
+
+
+def layer_combination(normalized, embeddings, n_layers):
+    total = layer = embeddings
+    for _ in range(n_layers):
+        layer = normalized @ layer
+        total = total + layer
+    return total / (n_layers + 1)
+
+
+def last_layer(normalized, embeddings, n_layers):
+    return np.linalg.matrix_power(normalized, n_layers) @ embeddings
+
+
+def summed_layers(normalized, embeddings, n_layers):
+    return layer_combination(normalized, embeddings, n_layers) * (n_layers + 1)
+
+
+def layers_divided_by_l(normalized, embeddings, n_layers):
+    return summed_layers(normalized, embeddings, n_layers) / max(n_layers, 1)
+
+
+def layers_without_e0(normalized, embeddings, n_layers):
+    layers = [np.linalg.matrix_power(normalized, k) @ embeddings
+              for k in range(1, n_layers + 1)]
+    return np.mean(layers, axis=0) if layers else embeddings
+
+
+def layers_with_elementwise_power(normalized, embeddings, n_layers):
+    return np.mean([(normalized ** k) @ embeddings for k in range(n_layers + 1)], axis=0)
+
+
+def smoothing_matrix(normalized, n_layers):
+    return sum(np.linalg.matrix_power(normalized, k)
+               for k in range(n_layers + 1)) / (n_layers + 1)
+
+
+def final_gradient(final, user, positive, negative):
+    e_u, e_i, e_j = final[user], final[positive], final[negative]
+    w = -_sigmoid(-(e_u @ (e_i - e_j)))
+    gradient = np.zeros_like(final)
+    gradient[user] = w * (e_i - e_j)
+    gradient[positive] = w * e_u
+    gradient[negative] = -w * e_u
+    return gradient
+
+
+def graph_bpr_gradient(normalized, embeddings, n_layers, user, positive, negative):
+    smoothing = smoothing_matrix(normalized, n_layers)
+    final = smoothing @ embeddings
+    return smoothing.T @ final_gradient(final, user, positive, negative)
+
+
+def gradient_of_final_embeddings(normalized, embeddings, n_layers, user, positive, negative):
+    final = smoothing_matrix(normalized, n_layers) @ embeddings
+    return final_gradient(final, user, positive, negative)
+
+
+def graph_bpr_gradient_without_mean(normalized, embeddings, n_layers, user, positive,
+                                    negative):
+    summed = smoothing_matrix(normalized, n_layers) * (n_layers + 1)
+    return summed.T @ final_gradient(summed @ embeddings, user, positive, negative)
+
+
+def graph_bpr_loss(normalized, embeddings, n_layers, user, positive, negative):
+    final = smoothing_matrix(normalized, n_layers) @ embeddings
+    x = final[user] @ (final[positive] - final[negative])
+    return np.log1p(np.exp(-x))  # −log σ(x)
+
+
 # --------------------------------------------------------------------------------------------
 # Every grader, with the data the chapters would pass it
 # --------------------------------------------------------------------------------------------
@@ -356,6 +456,37 @@ GRADERS = {
           "interacted"),
          (lambda purchases, ratio, rng: negative_mask(purchases, ratio,
                                                       np.random.default_rng(99)), "same mask")]),
+    "graph.check_normalized_adjacency": Grader(
+        graph.check_normalized_adjacency, normalized_adjacency,
+        [(adjacency_of, "not normalised"),
+         (row_normalized_adjacency, "row normalisation"),
+         (adjacency_with_nan, "zero degree"),
+         (lambda r: normalized_adjacency(r)[:r.shape[0], r.shape[0]:], "user–item block"),
+         (normalized_adjacency_items_first, "wrong order"),
+         (lambda r: normalized_adjacency(r) + np.diag(adjacency_of(r).sum(axis=1) == 0),
+          "no edge"),
+         (lambda r: normalized_adjacency(r) ** 2, "square root"),
+         (lambda r: normalized_adjacency(r) + 0.1 * adjacency_of(r), "is wrong at")]),
+    "graph.check_layer_combination": Grader(
+        graph.check_layer_combination, layer_combination,
+        [(last_layer, "only the last layer"), (summed_layers, "without dividing"),
+         (layers_divided_by_l, "divided by L"), (layers_without_e0, "left out E⁰"),
+         (layers_with_elementwise_power, "element-wise power"),
+         (lambda a, e, n: np.mean([e] + [(a ** k) @ e for k in range(1, n + 1)], axis=0),
+          "element-wise power"),
+         (lambda a, e, n: np.stack([np.linalg.matrix_power(a, k) @ e for k in range(n + 1)]),
+          "stacked"),
+         (lambda a, e, n: layer_combination(a, e, n) + (n == 0), "unchanged")]),
+    "graph.check_graph_bpr_gradient": Grader(
+        graph.check_graph_bpr_gradient, graph_bpr_gradient,
+        [(gradient_of_final_embeddings, "final embeddings"),
+         (lambda a, e, n, u, i, j: final_gradient(e, u, i, j), "layer-0 embeddings"),
+         (lambda *args: -graph_bpr_gradient(*args), "sign is flipped"),
+         (lambda a, e, n, u, i, j: (n + 1) * graph_bpr_gradient(a, e, n, u, i, j), "1/(L + 1)"),
+         (graph_bpr_gradient_without_mean, "1/(L + 1)"),
+         (lambda a, e, n, u, i, j: graph_bpr_gradient(a, e, n, u, i, j)[[u, i, j]],
+          "one gradient row per node"),
+         (lambda *args: 2 * graph_bpr_gradient(*args), "is wrong")]),
 }
 FUNCTION_GRADERS = [name for name, grader in GRADERS.items() if not grader.takes_value]
 VALUE_GRADERS = [name for name, grader in GRADERS.items() if grader.takes_value]
@@ -417,6 +548,61 @@ def test_right_answers_in_other_forms_pass():
     assert gan.check_negative_mask(lambda *args: negative_mask(*args).astype(bool))
     assert sequential.check_transition_counts(
         lambda histories, n: sp.csr_matrix(transition_counts(histories, n)))
+    assert graph.check_normalized_adjacency(lambda r: sp.csr_matrix(normalized_adjacency(r)))
+    assert graph.check_normalized_adjacency(lambda r: sp.coo_array(normalized_adjacency(r)))
+    assert graph.check_normalized_adjacency(lambda r: normalized_adjacency(r).tolist())
+    assert graph.check_normalized_adjacency(
+        lambda r: normalized_adjacency(r.astype(int)).astype(np.float32))
+    assert graph.check_layer_combination(lambda a, e, n: layer_combination(a, e, n).tolist())
+    assert graph.check_graph_bpr_gradient(lambda *args: list(graph_bpr_gradient(*args)))
+
+
+def test_the_adjacency_cases_hold_a_user_and_an_item_with_no_interaction():
+    for interactions in graph._adjacency_cases():
+        assert (interactions.sum(axis=1) == 0).any() and (interactions.sum(axis=0) == 0).any()
+        assert interactions.shape[0] != interactions.shape[1]  # the block is told apart
+        expected = normalized_adjacency(interactions)
+        isolated = adjacency_of(interactions).sum(axis=1) == 0
+        assert not expected[isolated].any() and not expected[:, isolated].any()
+        assert np.isfinite(expected).all()
+
+
+def test_the_layer_cases_cover_zero_one_and_three_layers():
+    assert sorted(n_layers for _, _, n_layers in graph._layer_cases()) == [0, 1, 3]
+
+
+def test_the_graph_bpr_gradient_matches_central_finite_differences():
+    """The grader's reference (and the right answer above) is the derivative of the loss."""
+    step = 1e-6
+    for args in graph._gradient_cases():
+        normalized, embeddings, n_layers, user, positive, negative = args
+        numeric = np.zeros_like(embeddings)
+        for index in np.ndindex(*embeddings.shape):
+            shifted = [embeddings.copy(), embeddings.copy()]
+            shifted[0][index] += step
+            shifted[1][index] -= step
+            up, down = (graph_bpr_loss(normalized, e, n_layers, user, positive, negative)
+                        for e in shifted)
+            numeric[index] = (up - down) / (2 * step)
+        reference = graph._reference_graph_bpr_gradient(*args)
+        np.testing.assert_allclose(reference, numeric, atol=1e-7)
+        np.testing.assert_allclose(graph_bpr_gradient(*args), numeric, atol=1e-7)
+        if n_layers > 0:  # the propagation spreads the gradient beyond the triple's rows
+            assert np.count_nonzero(np.abs(reference).sum(axis=1) > 1e-12) > 3
+
+
+def test_graph_graders_leave_the_arguments_alone():
+    def vandal(normalized, embeddings, *args):
+        result = (layer_combination(normalized, embeddings, args[0]) if len(args) == 1
+                  else graph_bpr_gradient(normalized, embeddings, *args))
+        normalized[:] = 0
+        embeddings[:] = 0
+        return result
+
+    assert graph.check_layer_combination(vandal)
+    assert graph.check_graph_bpr_gradient(vandal)
+    for normalized, embeddings, *_ in graph._layer_cases() + graph._gradient_cases():
+        assert normalized.any() and embeddings.any()
 
 
 def test_overfitting_reg_accepts_a_validation_callable_and_the_default_factors():
@@ -629,3 +815,11 @@ def test_attention_answers_are_not_importable(name):
                                   "transition_counts", "gru_parameter_count", "gru_step"])
 def test_sequential_answers_are_not_importable(name):
     assert not hasattr(sequential, name)
+
+
+@pytest.mark.parametrize("name", ["normalized_adjacency", "layer_combination",
+                                  "graph_bpr_gradient", "bipartite_adjacency",
+                                  "normalize_symmetric", "propagate", "light_gcn_embeddings",
+                                  "light_gcn_dense"])
+def test_graph_answers_are_not_importable(name):
+    assert not hasattr(graph, name)
