@@ -16,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
 .PHONY: all setup lock data assets cache-check book lab test unit notebooks lint student grade \
-	clean
+	bench clean
 
 all: book
 
@@ -121,7 +121,7 @@ lab: setup data
 	$(BIN)/jupyter lab book/
 
 lint: setup
-	$(BIN)/ruff check recsys_lab tests
+	$(BIN)/ruff check recsys_lab tests benchmarks
 
 unit: setup data
 	$(BIN)/pytest tests --ignore=tests/site
@@ -155,6 +155,13 @@ screenshots: book browser
 
 student: setup
 	$(BIN)/python -m recsys_lab.classroom book student
+
+# Speed and accuracy targets (benchmarks/README.md): every script, each reporting what it
+# measured; the target fails when any script misses its goal. Not part of `make test`.
+bench: setup data
+	@status=0; for script in benchmarks/*.py; do \
+	  echo "== $$script"; $(BIN)/python $$script || status=1; \
+	done; exit $$status
 
 # Grades the notebooks a class handed back, one folder or one .ipynb file per student:
 # make grade SUBMISSIONS=folder [GRADES=grades.csv] [CHAPTER=01]. Each notebook runs in a
