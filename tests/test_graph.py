@@ -147,3 +147,21 @@ def test_light_gcn_rejects_entities_of_the_wrong_shape():
     train, n_users, n_items = _communities()
     with pytest.raises(ValueError, match="item_entities has 3 rows"):
         LightGCN(epochs=1, item_entities=np.ones((3, 2))).fit(train, n_users, n_items)
+
+
+def test_message_passing_is_the_sparse_matrix_product():
+    import tensorflow as tf
+
+    from recsys_lab.models.graph import message_passing
+
+    rng = np.random.default_rng(2)
+    normalized = sp.coo_matrix(normalize_symmetric(bipartite_adjacency(
+        sp.csr_matrix((rng.random((5, 7)) < 0.4).astype(float)))), dtype=np.float32)
+    vectors = rng.standard_normal((12, 3)).astype(np.float32)
+    edges = np.column_stack([normalized.row, normalized.col]).astype(np.int32)
+    by_messages = message_passing(tf.constant(edges), tf.constant(normalized.data), 12,
+                                  tf.constant(vectors))
+    by_product = tf.sparse.sparse_dense_matmul(
+        tf.sparse.reorder(tf.SparseTensor(edges.astype(np.int64), normalized.data, (12, 12))),
+        vectors)
+    np.testing.assert_allclose(np.asarray(by_messages), np.asarray(by_product), atol=1e-6)
