@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_lab.base import EpochRecommender, RatingRecommender, Recommender
-from recsys_lab.validation import DATA, NON_NEGATIVE, POSITIVE, integer
+from recsys_lab.validation import DATA, NON_NEGATIVE, POSITIVE, check_fitted, integer
 
 
 class GlobalMean(RatingRecommender):
@@ -188,13 +188,13 @@ class GraphFilter(Recommender):
         if self.n_components > self.n_items_:
             raise ValueError(f"n_components ({self.n_components}) exceeds the number of items "
                              f"({self.n_items_})")
-        normalized, item_degree = _normalize_bipartite(self.history_)
-        self.item_graph_ = (normalized.T @ normalized).toarray()
-        _, vectors = np.linalg.eigh(self.item_graph_)  # ascending eigenvalues
+        item_graph = self.item_graph()
+        _, vectors = np.linalg.eigh(item_graph)  # ascending eigenvalues
         smooth = vectors[:, -self.n_components:]
-        item_scale = _inverse_root(item_degree)
-        low_pass = (item_scale[:, None] * smooth) @ (smooth.T * np.sqrt(item_degree)[None, :])
-        self.weights_ = self.item_graph_ + self.alpha * low_pass
+        item_degree = np.asarray(self.history_.sum(axis=0), dtype=float).ravel()
+        low_pass = ((_inverse_root(item_degree)[:, None] * smooth)
+                    @ (smooth.T * np.sqrt(item_degree)[None, :]))
+        self.weights_ = item_graph + self.alpha * low_pass
         if self.item_entities is not None:
             links = sp.csr_matrix(self.item_entities)
             if links.shape[0] != self.n_items_:
@@ -203,6 +203,13 @@ class GraphFilter(Recommender):
             entity_normalized, _ = _normalize_bipartite((links != 0).astype(float))
             self.weights_ += self.entity_weight * (
                 entity_normalized @ entity_normalized.T).toarray()
+
+    def item_graph(self) -> np.ndarray:
+        """The normalised item–item graph ``P̃ = R̃ᵀ R̃`` of the training data, dense
+        ``(n_items, n_items)`` (computed on demand: not a learned parameter)."""
+        check_fitted(self)
+        normalized, _ = _normalize_bipartite(self.history_)
+        return (normalized.T @ normalized).toarray()
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return np.asarray(self.history_[users] @ self.weights_)

@@ -165,3 +165,12 @@ def test_message_passing_is_the_sparse_matrix_product():
         tf.sparse.reorder(tf.SparseTensor(edges.astype(np.int64), normalized.data, (12, 12))),
         vectors)
     np.testing.assert_allclose(np.asarray(by_messages), np.asarray(by_product), atol=1e-6)
+
+
+def test_graph_filter_item_graph_is_computed_on_demand_after_fit():
+    train, n_users, n_items = _communities()
+    with pytest.raises(ValueError, match="not fitted"):
+        GraphFilter().item_graph()
+    model = GraphFilter(alpha=0.0, n_components=4).fit(train, n_users, n_items)
+    np.testing.assert_allclose(model.item_graph(), model.weights_)
+    assert not [name for name in vars(model) if name.startswith("item_graph")]
