@@ -136,7 +136,8 @@ def test_run_all_gives_one_tidy_row_per_entry_with_costs(monkeypatch):
     table = registry.run_all(["RATING", "TOPN"], data)
     assert list(table[["protocol", "model"]].itertuples(index=False, name=None)) == [
         ("RATING", "GlobalMean"), ("RATING", "Biases"), ("TOPN", "MostPopular"),
-        ("TOPN", "ItemKNN"), ("TOPN", "EASE")]
+        ("TOPN", "ItemKNN"), ("TOPN", "EASE"), ("TOPN", "UserKNN"), ("TOPN", "RP3beta"),
+        ("TOPN", "iALS")]
     assert list(table.columns[:3]) == ["protocol", "model", "chapter"]
     assert list(table.columns[-3:]) == ["fit_seconds", "score_seconds", "parameters"]
     assert table.loc[table["model"] == "EASE", "parameters"].item() == 40 * 40
