@@ -174,3 +174,17 @@ def test_graph_filter_item_graph_is_computed_on_demand_after_fit():
     model = GraphFilter(alpha=0.0, n_components=4).fit(train, n_users, n_items)
     np.testing.assert_allclose(model.item_graph(), model.weights_)
     assert not [name for name in vars(model) if name.startswith("item_graph")]
+
+
+def test_ngcf_style_layers_train_and_add_one_matrix_per_layer():
+    from recsys_lab.models.graph import LightGCN
+
+    train, n_users, n_items = _communities()
+    plain = LightGCN(embedding_dim=8, epochs=2, batch_size=64).fit(train, n_users, n_items)
+    ngcf = LightGCN(embedding_dim=8, epochs=2, batch_size=64, transform=True,
+                    activation="leaky_relu").fit(train, n_users, n_items)
+    assert len(ngcf.network_.trainable_variables) == 1 + 2  # E⁰ and one 8 × 8 per layer
+    extra = sum(int(np.prod(v.shape)) for v in ngcf.network_.trainable_variables) - sum(
+        int(np.prod(v.shape)) for v in plain.network_.trainable_variables)
+    assert extra == 2 * 8 * 8
+    assert np.isfinite(ngcf.curves_["loss"]).all()

@@ -86,6 +86,8 @@ class GraphPropagation(keras.Model):
         self.layer_transforms = [
             layers.Dense(embedding_dim, use_bias=False, name=f"transform_{layer + 1}")
             for layer in range(n_layers)] if transform else []
+        for dense in self.layer_transforms:  # built now, so an optimiser can see them
+            dense.build((None, embedding_dim))
         self.n_layers, self.combine = n_layers, combine
         self.activation = keras.activations.get(activation)
 
