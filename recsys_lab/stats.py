@@ -46,6 +46,9 @@ __all__ = [
 #: At most this many resampled indices are held in memory at once (40 MB of int64).
 _MAX_INDICES = 5_000_000
 
+#: Negative numbers in sentences and tables are typeset with a minus sign, not a hyphen.
+_MINUS = "\N{MINUS SIGN}"
+
 _N_RESAMPLES = integer(100)
 _CONFIDENCE = real(0, 1, low_open=True, high_open=True)
 
@@ -119,7 +122,7 @@ class Comparison:
             difference, low, high = -difference, -high, -low
 
         def number(value: float) -> str:
-            return _number(value, digits, minus="\N{MINUS SIGN}")
+            return _number(value, digits, _MINUS)
 
         details = (f"{self.confidence * 100:g}% interval {number(low)} to {number(high)}, "
                    f"{self.n} {unit}")
@@ -132,8 +135,8 @@ class Comparison:
                 f"difference {number(difference)} ({details})")
 
     def __str__(self) -> str:
-        return (f"{_number(self.difference, 3)} "
-                f"[{_number(self.low, 3)}, {_number(self.high, 3)}]")
+        return (f"{_number(self.difference, 3, _MINUS)} "
+                f"[{_number(self.low, 3, _MINUS)}, {_number(self.high, 3, _MINUS)}]")
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,7 @@ class Spread:
     stderr: float
 
     def __str__(self) -> str:
-        return f"{_number(self.mean, 3)} ± {_number(self.std, 3)} ({self.n} seeds)"
+        return f"{_number(self.mean, 3, _MINUS)} ± {_number(self.std, 3)} ({self.n} seeds)"
 
 
 # --------------------------------------------------------------------------------------------

@@ -228,7 +228,8 @@ def test_an_interval_touching_zero_is_not_a_lead():
 def test_str_gives_the_difference_and_interval():
     assert str(_comparison(0.012, 0.004, 0.020)) == "0.012 [0.004, 0.020]"
     assert str(_comparison(0.0001, -0.0002, 0.0123)) == "0.000 [0.000, 0.012]"
-    assert str(_comparison(-0.01, -0.0204, 0.0)) == "-0.010 [-0.020, 0.000]"
+    minus = "\N{MINUS SIGN}"  # typeset, not a hyphen
+    assert str(_comparison(-0.01, -0.0204, 0.0)) == f"{minus}0.010 [{minus}0.020, 0.000]"
 
 
 def test_results_are_frozen():
