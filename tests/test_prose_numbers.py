@@ -1,0 +1,74 @@
+"""Numbers in the prose come from the run (design.md): a chapter's markdown states a measured
+figure only through a myst-nb glue role, so the text cannot drift from the cell that computed it.
+
+The chapters in ``GLUED`` have adopted glue; the older chapters are being converted (issue
+"Every number in the prose comes from the run") and join the list as they are. Typed by hand
+and allowed: dataset facts and published figures cited with their own protocol, listed per
+chapter in ``ALLOWED``.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+GLUED = ("09_graph_networks",)
+#: Hand-typed figures a chapter may state (dataset facts, cited published results).
+ALLOWED: dict[str, set[str]] = {"09_graph_networks": set()}
+
+_GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`]*)`")
+_REMOVED = [
+    re.compile(r"\$\$.*?\$\$", re.S),  # display maths: derivations, not measurements
+    re.compile(r"(?<!\\)\$[^$\n]+\$"),  # inline maths
+    re.compile(r"```.*?```", re.S),  # fenced blocks: directives, code
+    re.compile(r"\{[\w:-]+\}`[^`]*`"),  # roles: glue, cite, ref, doc
+    re.compile(r"`[^`]*`"),  # inline code
+    re.compile(r"\]\([^)]*\)"),  # link targets
+    re.compile(r"^:[\w-]+:.*$", re.M),  # directive options
+]
+#: A decimal number or a percentage: what a measured figure looks like.
+_FIGURE = re.compile(r"(?<![\w.,])(\d+\.\d+|\d+(?:\.\d+)?\s?%)(?![\w.])")
+
+
+def _markdown_cells(name: str) -> list[str]:
+    notebook = json.loads((BOOK / f"{name}.ipynb").read_text())
+    return ["".join(cell["source"]) for cell in notebook["cells"]
+            if cell["cell_type"] == "markdown"]
+
+
+def _glued_keys(name: str) -> set[str]:
+    notebook = json.loads((BOOK / f"{name}.ipynb").read_text())
+    code = "\n".join("".join(cell["source"]) for cell in notebook["cells"]
+                     if cell["cell_type"] == "code")
+    return set(re.findall(r"""glue\(\s*["']([^"']+)["']""", code))
+
+
+def typed_figures(text: str) -> list[str]:
+    """The decimal numbers and percentages of ``text`` outside maths, code and roles."""
+    for pattern in _REMOVED:
+        text = pattern.sub(" ", text)
+    return _FIGURE.findall(text)
+
+
+def test_typed_figures_are_found_outside_glue_maths_and_code():
+    text = ("LightGCN reaches 0.4403 and {glue:text}`ndcg:.4f`, 12 % more; $x = 0.5$ and "
+            "`lr=0.02`, {cite}`he2020lightgcn`, 943 users, 1,682 items.\n"
+            "```{exercise} Title\n:label: ch9-x\nUse 0.3.\n```")
+    assert typed_figures(text) == ["0.4403", "12 %"]
+
+
+@pytest.mark.parametrize("name", GLUED)
+def test_a_glued_chapter_types_no_measured_figure(name):
+    typed = [figure for cell in _markdown_cells(name) for figure in typed_figures(cell)
+             if figure not in ALLOWED[name]]
+    assert not typed, f"{name}: figures typed by hand instead of glued: {typed}"
+
+
+@pytest.mark.parametrize("name", GLUED)
+def test_every_glue_role_names_a_value_the_chapter_glues(name):
+    used = {match.split(":")[0] for cell in _markdown_cells(name)
+            for match in _GLUE_ROLE.findall(cell)}
+    assert used, f"{name} uses no glue role"
+    assert used <= _glued_keys(name), f"{name}: unknown glue keys {used - _glued_keys(name)}"
