@@ -30,9 +30,10 @@ Run ``python -m recsys_lab.datasets fetch`` (``make data``) to fill the cache ah
 
 Synthetic data
 --------------
-``synthetic_ratings``, ``synthetic_sequences`` and ``synthetic_content`` draw seeded data whose
-structure is known (a low-rank matrix, a Markov chain, content that determines item factors),
-so tests and chapters can check that a model recovers what was planted.
+``synthetic_ratings``, ``synthetic_sequences``, ``synthetic_content`` and
+``synthetic_communities`` draw seeded data whose structure is known (a low-rank matrix, a
+Markov chain, content that determines item factors, two communities of users and items), so
+tests and chapters can check that a model recovers what was planted.
 """
 
 from __future__ import annotations
@@ -64,12 +65,14 @@ __all__ = [
     "DataError",
     "DataWarning",
     "MovieLens",
+    "SyntheticCommunities",
     "SyntheticContent",
     "SyntheticRatings",
     "SyntheticSequences",
     "cache_dir",
     "fetch_movielens_100k",
     "load_movielens_100k",
+    "synthetic_communities",
     "synthetic_content",
     "synthetic_ratings",
     "synthetic_sequences",
@@ -918,6 +921,64 @@ def synthetic_content(
         n_users=n_users,
         n_items=n_items,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class SyntheticCommunities:
+    """Implicit interactions with two planted communities (for graph and neighbourhood models).
+
+    interactions : DataFrame ``user``, ``item`` (int64), one row per interaction.
+    user_group, item_group : (n_users,), (n_items,) the community of each user and item
+        (``id % 2``): users interact mostly with the items of their own community.
+    """
+
+    interactions: pd.DataFrame
+    user_group: np.ndarray
+    item_group: np.ndarray
+    n_users: int
+    n_items: int
+
+    def own_share_of_top(self, scores: np.ndarray, k: int = 5) -> float:
+        """The share of the users' top-``k`` unseen items that lie in the user's community.
+
+        ``scores`` is ``(n_users, n_items)``, a model's scores for every pair; items in
+        ``interactions`` are left out of each ranking. A random ranking scores the own
+        community's share of the unseen items, ``(n_items / 2 − n_own) / (n_items − n_own −
+        n_other)`` for an even ``n_items``; a model that recovers the communities scores 1.
+        """
+        seen = np.zeros((self.n_users, self.n_items), dtype=bool)
+        seen[self.interactions["user"], self.interactions["item"]] = True
+        top = np.argsort(-np.where(seen, -np.inf, scores), axis=1)[:, :k]
+        return float((self.item_group[top] == self.user_group[:, None]).mean())
+
+
+def synthetic_communities(n_users: int = 40, n_items: int = 30, n_own: int = 7,
+                          n_other: int = 1, seed: int = 0) -> SyntheticCommunities:
+    """Two communities: user ``u`` and item ``i`` belong to community ``id % 2``.
+
+    Each user interacts with ``n_own`` distinct items of their own community and ``n_other``
+    of the other, drawn uniformly. A model that recovers the structure ranks, for every
+    user, the unseen items of their own community first.
+    """
+    for name, value, least in (("n_users", n_users, 2), ("n_items", n_items, 2),
+                               ("n_own", n_own, 0), ("n_other", n_other, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ValueError(f"{name} must be an integer ≥ {least}, got {value!r}")
+    item_group = np.arange(n_items) % 2
+    if n_own > int((item_group == 0).sum()) or n_other > int((item_group == 1).sum()):
+        raise ValueError(f"n_own ({n_own}) and n_other ({n_other}) must not exceed a "
+                         f"community's {n_items // 2} items")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for user in range(n_users):
+        own = np.flatnonzero(item_group == user % 2)
+        other = np.flatnonzero(item_group != user % 2)
+        items = np.concatenate([rng.choice(own, n_own, replace=False),
+                                rng.choice(other, n_other, replace=False)])
+        rows += [(user, int(item)) for item in items]
+    interactions = pd.DataFrame(rows, columns=["user", "item"]).astype("int64")
+    return SyntheticCommunities(interactions, np.arange(n_users) % 2, item_group, n_users,
+                                n_items)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from recsys_lab.baselines import RP3beta, UserKNN
+from recsys_lab.datasets import synthetic_communities
 from recsys_lab.models.mf import WRMF
 
 
@@ -19,26 +20,9 @@ def frame_of(matrix):
     return pd.DataFrame({"user": users, "item": items})
 
 
-def communities(n_users=40, n_items=30, seed=0):
-    """Two planted communities: users of each interact mostly with their half of the items
-    (the even or the odd ones): 7 items of their own half and 1 of the other."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for user in range(n_users):
-        group = user % 2
-        own = np.arange(n_items)[np.arange(n_items) % 2 == group]
-        other = np.arange(n_items)[np.arange(n_items) % 2 != group]
-        items = np.concatenate([rng.choice(own, 7, replace=False),
-                                rng.choice(other, 1, replace=False)])
-        rows += [(user, int(item)) for item in items]
-    return pd.DataFrame(rows, columns=["user", "item"]), n_users, n_items
-
-
-def own_share_of_top(scores, history, k=5):
-    """Share of each user's top-k unseen items that belong to the user's own community."""
-    scores = np.where(history.toarray() > 0, -np.inf, scores)
-    top = np.argsort(-scores, axis=1)[:, :k]
-    return ((top % 2) == (np.arange(len(scores)) % 2)[:, None]).mean()
+def communities(seed=0):
+    planted = synthetic_communities(seed=seed)
+    return planted.interactions, planted.n_users, planted.n_items
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,7 +233,7 @@ def test_the_new_baselines_recover_planted_communities(model):
     model.fit(train, n_users, n_items)
     scores = model.score_items(np.arange(n_users))
     assert scores.shape == (n_users, n_items) and scores.dtype == float
-    assert own_share_of_top(scores, model.history_) > 0.9
+    assert synthetic_communities().own_share_of_top(scores) > 0.9
 
 
 @pytest.mark.parametrize("model, name, message", [

@@ -600,3 +600,21 @@ def test_synthetic_content_tokens_reveal_factors():
     assert np.corrcoef(share.ravel(), c.item_factors.ravel())[0, 1] > 0.9
     np.testing.assert_allclose(c.item_factors.sum(axis=1), 1.0)
     assert c.ratings["rating"].between(1, 5).all() and len(c.ratings) == 300 * 20
+
+
+def test_synthetic_communities_plant_what_they_say():
+    from recsys_lab.datasets import synthetic_communities
+
+    planted = synthetic_communities(n_users=10, n_items=12, n_own=4, n_other=1, seed=3)
+    frame = planted.interactions
+    assert len(frame) == 10 * 5 and not frame.duplicated().any()
+    own = planted.item_group[frame["item"]] == planted.user_group[frame["user"]]
+    assert (np.bincount(frame["user"], weights=own) == 4).all()
+    # Scores that favour each user's community recover it; constant scores do not.
+    favour = (planted.user_group[:, None] == planted.item_group[None, :]).astype(float)
+    assert planted.own_share_of_top(favour, k=2) == 1.0
+    assert planted.own_share_of_top(np.zeros((10, 12)), k=2) < 1.0
+    with pytest.raises(ValueError, match="n_own .7. and n_other .1. must not exceed"):
+        synthetic_communities(n_items=12, n_own=7)
+    with pytest.raises(ValueError, match="n_users must be an integer ≥ 2"):
+        synthetic_communities(n_users=1)

@@ -1,11 +1,11 @@
 """The interaction graph: adjacency and propagation by hand, LightGCN and the graph filter."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 
 from recsys_lab.baselines import GraphFilter
+from recsys_lab.datasets import synthetic_communities
 from recsys_lab.scratch.graph import (
     bipartite_adjacency,
     light_gcn_dense,
@@ -52,31 +52,15 @@ def test_knowledge_graph_entities_are_a_third_block():
         bipartite_adjacency(sp.csr_matrix(R), entities[:2])
 
 
-def _communities(n_users=40, n_items=30, seed=0):
-    """Two planted communities: users of each interact mostly with their half of the items."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for user in range(n_users):
-        group = user % 2
-        own = np.arange(n_items)[np.arange(n_items) % 2 == group]
-        other = np.arange(n_items)[np.arange(n_items) % 2 != group]
-        items = np.concatenate([rng.choice(own, 7, replace=False),
-                                rng.choice(other, 1, replace=False)])
-        rows += [(user, item) for item in items]
-    return pd.DataFrame(rows, columns=["user", "item"]), n_users, n_items
-
-
-def _own_share_of_top(scores, history, k=5):
-    """Share of each user's top-k unseen items that belong to the user's own community."""
-    scores = np.where(history.toarray() > 0, -np.inf, scores)
-    top = np.argsort(-scores, axis=1)[:, :k]
-    return ((top % 2) == (np.arange(len(scores)) % 2)[:, None]).mean()
+def _communities(seed=0):
+    planted = synthetic_communities(seed=seed)
+    return planted.interactions, planted.n_users, planted.n_items
 
 
 def test_graph_filter_recovers_planted_communities_and_reduces_to_the_linear_filter():
     train, n_users, n_items = _communities()
     model = GraphFilter(alpha=0.0, n_components=4).fit(train, n_users, n_items)
-    assert _own_share_of_top(model.score_items(np.arange(n_users)), model.history_) > 0.9
+    assert synthetic_communities().own_share_of_top(model.score_items(np.arange(n_users))) > 0.9
     # alpha = 0: the scores are one round of item → user → item propagation, R P̃.
     history = model.history_.toarray()
     normalized = history / np.sqrt(history.sum(1, keepdims=True) * history.sum(0, keepdims=True))
@@ -120,7 +104,7 @@ def test_light_gcn_recovers_planted_communities():
     model = LightGCN(embedding_dim=8, epochs=30, batch_size=64, learning_rate=0.05,
                      l2=1e-2).fit(train, n_users, n_items)
     assert model.curves_["loss"].iloc[-1] < model.curves_["loss"].iloc[0]
-    assert _own_share_of_top(model.score_items(np.arange(n_users)), model.history_) > 0.9
+    assert synthetic_communities().own_share_of_top(model.score_items(np.arange(n_users))) > 0.9
     assert model.user_factors_.shape == (n_users, 8)
     assert model.item_factors_.shape == (n_items, 8)
 

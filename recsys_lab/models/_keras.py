@@ -22,6 +22,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 _random_state = random.getstate()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 random.setstate(_random_state)
 del _random_state
@@ -73,3 +74,28 @@ def predict_in_batches(network, inputs, batch_size: int = 2048) -> np.ndarray:
         output = network(batch if len(batch) > 1 else batch[0], training=False)
         outputs.append(keras.ops.convert_to_numpy(output))
     return np.concatenate(outputs)
+
+
+def epoch_of_pairs(step, users, items, batch_size, seed_generator):
+    """A compiled function that runs one epoch of ``step(users_batch, items_batch) -> loss``.
+
+    ``users`` and ``items`` ``(n,)`` are the observed training pairs. One ``tf.function``
+    call shuffles the pairs (with the model's Keras ``seed_generator``) and loops over the
+    mini-batches of ``batch_size`` inside the graph; it returns the mean loss of the epoch.
+    Shared by the models trained on sampled negatives (:mod:`recsys_lab.models.ncf`,
+    :mod:`recsys_lab.models.graph`).
+    """
+    users, items = tf.constant(users, "int32"), tf.constant(items, "int32")
+    n = int(users.shape[0])
+
+    @tf.function
+    def one_epoch():
+        order = keras.random.shuffle(tf.range(n), seed=seed_generator)
+        total, batches = 0.0, 0.0
+        for start in tf.range(0, n, batch_size):
+            batch = order[start:start + batch_size]
+            total += step(tf.gather(users, batch), tf.gather(items, batch))
+            batches += 1.0
+        return total / batches
+
+    return one_epoch

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from recsys_lab.base import EpochRecommender
-from recsys_lab.models._keras import keras
+from recsys_lab.models._keras import epoch_of_pairs, keras
 from recsys_lab.models.ncf import bpr_loss
 from recsys_lab.scratch.graph import bipartite_adjacency, normalize_symmetric
 from recsys_lab.validation import (
@@ -184,9 +184,6 @@ class LightGCN(EpochRecommender):
         seen = tf.constant(self.history_.toarray() > 0)
         n_users, n_items, l2 = self.n_users_, self.n_items_, float(self.l2)
         n_negatives = int(self.n_negatives)
-        users = tf.constant(train["user"].to_numpy(), "int32")
-        items = tf.constant(train["item"].to_numpy(), "int32")
-        n, batch_size = int(users.shape[0]), int(self.batch_size)
 
         @tf.function(jit_compile=True)
         def step(batch_users, positives):
@@ -211,17 +208,9 @@ class LightGCN(EpochRecommender):
             optimizer.apply(tape.gradient(total, variables), variables)
             return loss
 
-        @tf.function
-        def one_epoch():
-            order = keras.random.shuffle(tf.range(n), seed=seed_generator)
-            total, batches = 0.0, 0.0
-            for start in tf.range(0, n, batch_size):
-                batch = order[start:start + batch_size]
-                total += step(tf.gather(users, batch), tf.gather(items, batch))
-                batches += 1.0
-            return total / batches
-
-        self._one_epoch = one_epoch
+        self._one_epoch = epoch_of_pairs(step, train["user"].to_numpy(),
+                                         train["item"].to_numpy(), int(self.batch_size),
+                                         seed_generator)
 
     def _train_epoch(self, epoch: int) -> dict:
         return {"loss": float(self._one_epoch())}

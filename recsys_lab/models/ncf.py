@@ -35,7 +35,7 @@ import pandas as pd
 import tensorflow as tf
 
 from recsys_lab.base import EpochRecommender
-from recsys_lab.models._keras import keras
+from recsys_lab.models._keras import epoch_of_pairs, keras
 from recsys_lab.validation import (
     DATA,
     FLAG,
@@ -162,28 +162,6 @@ def neumf_network(n_users, n_items, dim, hidden_units, l2=0.0) -> keras.Model:
 # --------------------------------------------------------------------------------------------
 
 
-def _epoch_function(step, users, items, batch_size, seed_generator):
-    """A compiled function that runs one epoch of ``step(users_batch, items_batch) -> loss``.
-
-    One ``tf.function`` call shuffles the pairs (with the model's seed generator) and loops
-    over the mini-batches inside the graph; it returns the mean loss of the epoch.
-    """
-    users, items = tf.constant(users, "int32"), tf.constant(items, "int32")
-    n = int(users.shape[0])
-
-    @tf.function
-    def one_epoch():
-        order = keras.random.shuffle(tf.range(n), seed=seed_generator)
-        total, batches = 0.0, 0.0
-        for start in tf.range(0, n, batch_size):
-            batch = order[start:start + batch_size]
-            total += step(tf.gather(users, batch), tf.gather(items, batch))
-            batches += 1.0
-        return total / batches
-
-    return one_epoch
-
-
 _SAMPLED_NEGATIVES = {"embedding_dim": integer(1), "loss": one_of(*LOSSES),
                       "n_negatives": integer(1), "epochs": integer(1), "batch_size": integer(1),
                       "learning_rate": POSITIVE, "l2": NON_NEGATIVE, "seed": SEED}
@@ -240,7 +218,7 @@ class _SampledNegativesRecommender(EpochRecommender):
             optimizer.apply(gradients, network.trainable_variables)
             return loss
 
-        self._one_epoch = _epoch_function(step, train["user"].to_numpy(),
+        self._one_epoch = epoch_of_pairs(step, train["user"].to_numpy(),
                                           train["item"].to_numpy(), self.batch_size,
                                           seed_generator)
 
@@ -492,7 +470,7 @@ class TwoTower(EpochRecommender):
             optimizer.apply(gradients, variables)
             return loss
 
-        self._one_epoch = _epoch_function(step, train["user"].to_numpy(),
+        self._one_epoch = epoch_of_pairs(step, train["user"].to_numpy(),
                                           train["item"].to_numpy(), self.batch_size,
                                           keras.random.SeedGenerator(self.seed))
 
