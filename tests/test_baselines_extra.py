@@ -1,8 +1,6 @@
 """WRMF, RP3beta and UserKNN: hand-computed tiny cases, planted communities, determinism."""
 
 import random
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -252,29 +250,3 @@ def test_the_new_baselines_recover_planted_communities(model):
 def test_bad_hyperparameters_raise_naming_the_parameter(model, name, message):
     with pytest.raises(ValueError, match=f"{type(model).__name__}: {name} must be {message}"):
         model.fit(frame_of(SMALL), 3, 3)
-
-
-_WITHOUT_TENSORFLOW = """
-import importlib.abc, sys
-
-class NoTensorFlow(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name.partition(".")[0] in ("tensorflow", "keras"):
-            raise ImportError(f"No module named {name!r} (blocked by the test)")
-
-sys.meta_path.insert(0, NoTensorFlow())
-import pandas as pd
-from recsys_lab.baselines import RP3beta, UserKNN
-from recsys_lab.models.mf import WRMF
-
-frame = pd.DataFrame({"user": [0, 0, 1, 2, 2], "item": [0, 1, 1, 0, 2]})
-for model in (WRMF(n_factors=2, epochs=2), RP3beta(), UserKNN()):
-    assert model.fit(frame, 3, 3).score_items([0]).shape == (1, 3)
-print("fitted without tensorflow")
-"""
-
-
-def test_the_new_baselines_need_no_tensorflow():
-    run = subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW], capture_output=True,
-                         text=True, check=True, timeout=120)
-    assert run.stdout.strip() == "fitted without tensorflow"

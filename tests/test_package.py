@@ -45,13 +45,15 @@ class NoTensorFlow(importlib.abc.MetaPathFinder):
             raise ImportError(f"No module named {name!r} (blocked by the test)")
 
 sys.meta_path.insert(0, NoTensorFlow())
+from recsys_lab.baselines import GraphFilter, RP3beta, UserKNN
 from recsys_lab.datasets import synthetic_ratings
-from recsys_lab.models.mf import (ALSMatrixFactorization, ImplicitALS,
+from recsys_lab.models.mf import (WRMF, ALSMatrixFactorization, ImplicitALS,
                                   KerasMatrixFactorization, SGDMatrixFactorization)
 
 frame = synthetic_ratings(n_users=20, n_items=15, seed=0).ratings
 for model in (SGDMatrixFactorization(epochs=2), ALSMatrixFactorization(epochs=2),
-              ImplicitALS(epochs=2)):
+              ImplicitALS(epochs=2), WRMF(n_factors=2, epochs=2), RP3beta(), UserKNN(),
+              GraphFilter(n_components=4)):
     assert model.fit(frame, 20, 15).score_items([0]).shape == (1, 15)
 try:
     KerasMatrixFactorization(epochs=1).fit(frame, 20, 15)
