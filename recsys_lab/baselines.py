@@ -41,7 +41,8 @@ class Biases(EpochRecommender, RatingRecommender):
     Parameters
     ----------
     l2_item, l2_user : float
-        The shrinkage ``λ_i`` and ``λ_u`` (in pseudo-ratings).
+        The shrinkage ``λ_i`` and ``λ_u`` (in pseudo-ratings). With 0, a user or item
+        without training ratings gets a bias of 0.
     epochs : int
         Alternating passes.
     """
@@ -66,11 +67,11 @@ class Biases(EpochRecommender, RatingRecommender):
     def _train_epoch(self, epoch: int) -> dict:
         users, items, ratings = self._users, self._items, self._ratings
         residual = ratings - self.mean_ - self.user_bias_[users]
-        self.item_bias_ = np.bincount(items, residual, self.n_items_) / (
-            self.l2_item + self._per_item)
+        self.item_bias_ = _shrunk_mean(np.bincount(items, residual, self.n_items_),
+                                       self._per_item, self.l2_item)
         residual = ratings - self.mean_ - self.item_bias_[items]
-        self.user_bias_ = np.bincount(users, residual, self.n_users_) / (
-            self.l2_user + self._per_user)
+        self.user_bias_ = _shrunk_mean(np.bincount(users, residual, self.n_users_),
+                                       self._per_user, self.l2_user)
         squared = (residual - self.user_bias_[users]) ** 2
         penalty = self.l2_item * self.item_bias_ @ self.item_bias_ + (
             self.l2_user * self.user_bias_ @ self.user_bias_)
@@ -82,6 +83,12 @@ class Biases(EpochRecommender, RatingRecommender):
 
     def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.mean_ + self.user_bias_[users] + self.item_bias_[items]
+
+
+def _shrunk_mean(total: np.ndarray, count: np.ndarray, shrinkage: float) -> np.ndarray:
+    """``total / (shrinkage + count)``, and 0 (no evidence) where both are 0."""
+    denominator = shrinkage + count
+    return np.divide(total, denominator, out=np.zeros_like(total), where=denominator > 0)
 
 
 class MostPopular(Recommender):

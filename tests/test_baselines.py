@@ -106,3 +106,12 @@ def test_genre_popularity_scores_unseen_items_from_their_genres():
     assert scores[2] > scores[3] > 0  # items 2 and 3 were never seen; genre A is popular
     with pytest.raises(ValueError, match="item_genres must have shape"):
         GenrePopularity(np.ones((2, 2))).fit(train, 3, 4)
+
+
+def test_biases_without_shrinkage_give_unrated_items_no_bias():
+    from recsys_lab.baselines import Biases
+
+    train = pd.DataFrame({"user": [0, 0, 1], "item": [0, 1, 1], "rating": [5.0, 3.0, 4.0]})
+    model = Biases(l2_item=0.0, l2_user=0.0).fit(train, 3, 3)  # item 2, user 2: no ratings
+    assert model.item_bias_[2] == 0.0 and model.user_bias_[2] == 0.0
+    assert np.isfinite(model.predict([2, 0], [2, 2])).all()
