@@ -99,3 +99,18 @@ def epoch_of_pairs(step, users, items, batch_size, seed_generator):
         return total / batches
 
     return one_epoch
+
+
+def sample_negatives(users, seen, n_items: int, n_negatives: int, seed_generator):
+    """``n_negatives`` uniform item draws per user, and a mask of the draws to keep.
+
+    ``users`` ``(batch,)`` int32, ``seen`` the ``(n_users, n_items)`` boolean interaction
+    matrix. Returns ``negatives`` ``(batch, n_negatives)`` and ``mask`` (float, same shape),
+    0 for a draw the user did interact with: in expectation the kept negatives are uniform
+    over the user's unseen items. Draws come from the model's Keras ``seed_generator``.
+    """
+    negatives = keras.random.randint((tf.shape(users)[0], n_negatives), 0, n_items,
+                                     seed=seed_generator, dtype="int32")
+    repeated = tf.repeat(users[:, None], n_negatives, axis=1)
+    accidental_hit = tf.gather_nd(seen, tf.stack([repeated, negatives], axis=-1))
+    return negatives, tf.cast(tf.logical_not(accidental_hit), "float32")

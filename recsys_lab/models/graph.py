@@ -31,7 +31,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from recsys_lab.base import EpochRecommender
-from recsys_lab.models._keras import epoch_of_pairs, keras
+from recsys_lab.models._keras import epoch_of_pairs, keras, sample_negatives
 from recsys_lab.models.ncf import bpr_loss
 from recsys_lab.scratch.graph import bipartite_adjacency, normalize_symmetric
 from recsys_lab.validation import (
@@ -188,11 +188,8 @@ class LightGCN(EpochRecommender):
         @tf.function(jit_compile=True)
         def step(batch_users, positives):
             batch = tf.shape(batch_users)[0]
-            negatives = keras.random.randint((batch, n_negatives), 0, n_items,
-                                             seed=seed_generator, dtype="int32")
-            repeated = tf.repeat(batch_users[:, None], n_negatives, axis=1)
-            accidental_hit = tf.gather_nd(seen, tf.stack([repeated, negatives], axis=-1))
-            mask = tf.cast(tf.logical_not(accidental_hit), "float32")
+            negatives, mask = sample_negatives(batch_users, seen, n_items, n_negatives,
+                                               seed_generator)
             with tf.GradientTape() as tape:
                 nodes = network(None, training=True)
                 user_vectors = tf.gather(nodes, batch_users)  # (batch, d)

@@ -35,7 +35,7 @@ import pandas as pd
 import tensorflow as tf
 
 from recsys_lab.base import EpochRecommender
-from recsys_lab.models._keras import epoch_of_pairs, keras
+from recsys_lab.models._keras import epoch_of_pairs, keras, sample_negatives
 from recsys_lab.validation import (
     DATA,
     FLAG,
@@ -203,11 +203,9 @@ class _SampledNegativesRecommender(EpochRecommender):
 
         def step(users, items):
             batch = tf.shape(users)[0]
-            negatives = keras.random.randint((batch, n_negatives), 0, n_items,
-                                             seed=seed_generator, dtype="int32")
+            negatives, mask = sample_negatives(users, seen, n_items, n_negatives,
+                                               seed_generator)
             repeated = tf.repeat(users[:, None], n_negatives, axis=1)
-            accidental_hit = tf.gather_nd(seen, tf.stack([repeated, negatives], axis=-1))
-            mask = tf.cast(tf.logical_not(accidental_hit), "float32")
             with tf.GradientTape() as tape:
                 positive = network({"user": users, "item": items}, training=True)
                 negative = network({"user": tf.reshape(repeated, [-1]),
