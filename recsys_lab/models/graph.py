@@ -19,8 +19,8 @@ messages from its actors, directors and genres.
 
 Every epoch runs as one compiled TensorFlow function; each mini-batch propagates the whole
 graph by message passing along its edges (:func:`message_passing`, compiled with XLA), so
-the cost of an epoch is
-``n_batches × L × nnz(Â) × d`` multiply-adds plus the embedding updates.
+the cost of an epoch is ``n_batches × L × nnz(Â) × d`` multiply-adds for the propagation
+plus ``(1 + n_negatives) × n_pairs × d`` for the scores, and the embedding updates.
 """
 
 from __future__ import annotations
