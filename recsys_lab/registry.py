@@ -1,6 +1,6 @@
 """Every model of the book, with the settings its chapter chose, in one place.
 
-Chapter 10 re-runs the whole book from this list, so the leaderboard there is reproducible on
+Chapter 11 re-runs the whole book from this list, so the leaderboard there is reproducible on
 its own. An :class:`Entry` names a leaderboard row, the protocol it is scored under, the
 chapter that tuned it, and how to build it: a class given as ``"module:Class"`` (imported only
 when built, so this module never imports TensorFlow), keyword arguments beyond the class's

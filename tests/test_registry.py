@@ -1,4 +1,4 @@
-"""The model registry chapter 10 runs from, and the cost-versus-accuracy figure."""
+"""The model registry chapter 11 runs from, and the cost-versus-accuracy figure."""
 
 import sys
 from types import SimpleNamespace
