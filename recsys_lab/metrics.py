@@ -1,6 +1,7 @@
 """Accuracy metrics, vectorised over users.
 
-Rating metrics compare predicted with true ratings. Ranking metrics start from each
+Rating metrics compare predicted with true ratings; :func:`auc` and :func:`log_loss` score
+click predictions (0/1 labels). Ranking metrics start from each
 user's top-K list (:func:`top_k`) and a boolean matrix ``hits`` of shape ``(n_users, K)``
 whose entry ``[u, r]`` says whether the item at rank ``r + 1`` of user ``u``'s list is
 relevant (held out in the test set). ``n_relevant`` (shape ``(n_users,)``) counts each
@@ -40,6 +41,53 @@ def mae(y_true, y_pred) -> float:
     """Mean absolute error, ``mean(|y - ŷ|)``."""
     y_true, y_pred = _as_float_arrays(y_true, y_pred)
     return float(np.mean(np.abs(y_true - y_pred)))
+
+
+def _as_labels_and_scores(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=float)
+    if labels.shape != scores.shape or labels.ndim != 1:
+        raise ValueError(f"labels and scores must be 1-D arrays of one shape, got "
+                         f"{labels.shape} and {scores.shape}")
+    if labels.size == 0:
+        raise ValueError("cannot compute a classification metric over zero examples")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels must be 0 or 1 (e.g. rating >= 4 as a click)")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("scores have NaN or infinite values")
+    return labels.astype(bool), scores
+
+
+def auc(labels, scores) -> float:
+    """Area under the ROC curve: the chance that a random positive outscores a random negative.
+
+    ``labels`` ``(n,)`` 0/1, ``scores`` ``(n,)`` any real numbers (higher means more likely
+    positive); tied scores count one half. Computed from ranks (Mann–Whitney U), in
+    O(n log n). Needs both classes.
+    """
+    labels, scores = _as_labels_and_scores(labels, scores)
+    n_positive = int(labels.sum())
+    n_negative = labels.size - n_positive
+    if n_positive == 0 or n_negative == 0:
+        raise ValueError("AUC needs at least one positive and one negative label")
+    from scipy.stats import rankdata
+
+    ranks = rankdata(scores)  # ties get their average rank: a tie counts one half
+    u = ranks[labels].sum() - n_positive * (n_positive + 1) / 2
+    return float(u / (n_positive * n_negative))
+
+
+def log_loss(labels, probabilities, eps: float = 1e-7) -> float:
+    """Mean binary cross-entropy, ``-mean(y log p + (1 - y) log(1 - p))``, in nats.
+
+    ``probabilities`` must lie in [0, 1]; they are clipped to ``[eps, 1 - eps]`` so that one
+    confident mistake gives a large but finite loss.
+    """
+    labels, probabilities = _as_labels_and_scores(labels, probabilities)
+    if probabilities.min() < 0 or probabilities.max() > 1:
+        raise ValueError("probabilities must lie in [0, 1]; pass a sigmoid of logits")
+    p = np.clip(probabilities, eps, 1 - eps)
+    return float(-np.mean(np.where(labels, np.log(p), np.log1p(-p))))
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:

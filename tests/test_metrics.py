@@ -65,3 +65,44 @@ def test_relevance_hits_and_coverage():
     np.testing.assert_array_equal(metrics.relevance_hits(top, relevant), [[True, False],
                                                                           [False, True]])
     assert metrics.coverage(top, n_items=4) == pytest.approx(3 / 4)
+
+
+def test_auc_by_hand_with_ties():
+    # Positives score 0.9 and 0.4, negatives 0.4 and 0.1: pairs (0.9>0.4), (0.9>0.1),
+    # (0.4=0.4 counts one half), (0.4>0.1) → 3.5 of 4.
+    assert metrics.auc([1, 0, 1, 0], [0.9, 0.4, 0.4, 0.1]) == pytest.approx(3.5 / 4)
+    assert metrics.auc([0, 1], [0.2, 0.7]) == 1.0
+    assert metrics.auc([1, 0], [0.2, 0.7]) == 0.0
+
+
+def test_auc_matches_the_pairwise_definition():
+    rng = np.random.default_rng(0)
+    labels = rng.random(200) < 0.3
+    scores = np.round(rng.standard_normal(200), 1)  # rounding makes ties
+    positive, negative = scores[labels], scores[~labels]
+    pairwise = ((positive[:, None] > negative[None, :]).mean()
+                + 0.5 * (positive[:, None] == negative[None, :]).mean())
+    assert metrics.auc(labels.astype(int), scores) == pytest.approx(pairwise)
+
+
+def test_log_loss_by_hand_and_clipping():
+    expected = -(np.log(0.8) + np.log(1 - 0.4)) / 2
+    assert metrics.log_loss([1, 0], [0.8, 0.4]) == pytest.approx(expected)
+    assert np.isfinite(metrics.log_loss([1], [0.0]))
+
+
+@pytest.mark.parametrize(("labels", "scores", "message"), [
+    ([1, 1], [0.2, 0.3], "positive and one negative"),
+    ([1, 2], [0.2, 0.3], "must be 0 or 1"),
+    ([1, 0], [0.2], "one shape"),
+    ([], [], "zero examples"),
+    ([1, 0], [0.2, np.nan], "NaN"),
+])
+def test_auc_rejects_bad_input(labels, scores, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.auc(labels, scores)
+
+
+def test_log_loss_needs_probabilities():
+    with pytest.raises(ValueError, match="lie in"):
+        metrics.log_loss([1, 0], [1.5, 0.2])
