@@ -27,6 +27,7 @@ from recsys_lab.exercises import (
     check_cases,
     content,
     evaluation,
+    features,
     gan,
     graph,
     mf,
@@ -34,6 +35,7 @@ from recsys_lab.exercises import (
     sequential,
     wrong_shape,
 )
+from recsys_lab.scratch.fm import cross_layer, field_embedding, fm_pairwise
 from recsys_lab.scratch.gru import gru_step as gru_step_reset_after
 from recsys_lab.splits import rating_split
 
@@ -477,6 +479,15 @@ GRADERS = {
          (lambda a, e, n: np.stack([np.linalg.matrix_power(a, k) @ e for k in range(n + 1)]),
           "stacked"),
          (lambda a, e, n: layer_combination(a, e, n) + (n == 0), "unchanged")]),
+    "features.check_fm_identity": Grader(
+        features.check_fm_identity, fm_pairwise,
+        [(lambda x, v: 2 * fm_pairwise(x, v), "forgot the ½")]),
+    "features.check_cross_layer": Grader(
+        features.check_cross_layer, cross_layer,
+        [(lambda x0, x, w, b: x0 * (x @ w + b), "left out the residual")]),
+    "features.check_field_embedding": Grader(
+        features.check_field_embedding, field_embedding,
+        [(lambda values, weights, table: table[values].sum(axis=1), "plain sum")]),
     "graph.check_graph_bpr_gradient": Grader(
         graph.check_graph_bpr_gradient, graph_bpr_gradient,
         [(gradient_of_final_embeddings, "final embeddings"),

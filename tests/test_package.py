@@ -28,7 +28,7 @@ def _modules() -> dict[str, Path]:
 def test_import_does_not_load_tensorflow():
     """Every module outside the Keras model modules imports without TensorFlow or Keras."""
     keras_modules = ("_keras", "ncf", "autoencoders", "content", "sequential", "attention",
-                     "gan", "graph")
+                     "gan", "graph", "features")
     names = [n for n in _modules() if not any(n == f"recsys_lab.models.{k}"
                                               for k in keras_modules)]
     code = (f"import importlib, sys\nfor name in {names!r}:\n    importlib.import_module(name)\n"
