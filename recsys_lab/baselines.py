@@ -5,6 +5,9 @@
   :class:`EASE` rank items (TOPN, SEQ).
 * :class:`GraphFilter` ranks items with a training-free filter on the item graph (the
   graph chapter's baseline).
+* :class:`GenrePopularity` and :class:`GroupPopularity` rank items for cold start: items
+  nobody rated (COLD), from their genres; users nobody has seen (COLD-USER), from the
+  demographic group they belong to.
 
 Constructor defaults are the settings chapter 1 chose on a validation split of ML-100K.
 """
@@ -389,3 +392,85 @@ class GenrePopularity(Recommender):
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.item_scores_, (len(users), self.n_items_))
+
+
+class GroupPopularity(Recommender):
+    """Cold-user baseline: what the other users of the same demographic group chose.
+
+    With ``g`` a user's group (``user_groups[u]``, e.g. age group × gender), ``n_g`` the
+    training users of that group (those with at least one training interaction),
+    ``c_g(i)`` how many of them interacted with item ``i``, and ``p(i) = c(i) / n`` the
+    share of *all* ``n`` training users who did,
+
+        score(i | g) = (c_g(i) + shrinkage · p(i)) / (n_g + shrinkage),
+
+    the share of the group that chose ``i``, with ``shrinkage`` pseudo-users who behave like
+    the whole population added to every group: a small group's list leans towards global
+    popularity (:class:`MostPopular`'s order), a large one follows its own taste. A group
+    without training users gets the global list. Every user of a group gets the same list,
+    whether or not the user has training interactions, so it needs nothing but the group of
+    a new user (the COLD-USER protocol).
+
+    Parameters
+    ----------
+    user_groups : int array, shape ``(n_users,)``
+        The group id (≥ 0) of every user, e.g. ``recsys_lab.fields.demographic_groups(
+        data.users)[0]``.
+    shrinkage : float ≥ 0
+        The pseudo-users of global taste added to each group; 0 ranks by the group's own
+        counts only.
+
+    After ``fit``: ``group_scores_``, shape ``(n_groups, n_items)``, row ``g`` the scores of
+    group ``g``; ``groups_``, the checked ``user_groups`` (int64).
+
+    The default was chosen on the COLD-USER validation split of ML-100K
+    (``Chapter.validation_split("COLD-USER")``: 151 validation users drawn from the warm
+    users, seed 1; NDCG@10), with the 12 age group × gender groups of
+    :func:`recsys_lab.fields.demographic_groups`: ``shrinkage`` 0, 1, 3, 10, 30, 100, 300,
+    1000 gave 0.3642, 0.3620, 0.3620, 0.3608, 0.3595, 0.3572, 0.3443, 0.3332 (MostPopular
+    0.3314); on the COLD-USER+5 validation split 0.3950, 0.3922, 0.3922, 0.3916, 0.3837,
+    0.3817, 0.3755, 0.3666 (MostPopular 0.3626). Averaged over validation seeds 1 to 5, 0
+    was best too (0.3522 against 0.3487 at 10 and 0.3462 at 100), though by less than the
+    spread between seeds: the groups (7 to 231 users) are large enough for their own
+    counts. With finer groups shrinkage matters: age × gender × occupation scored 0.3166
+    without it and 0.3482 at 10.
+    """
+
+    hyperparameters = {"user_groups": DATA, "shrinkage": NON_NEGATIVE}
+
+    def __init__(self, user_groups, shrinkage: float = 0.0):
+        self.user_groups = user_groups
+        self.shrinkage = shrinkage
+
+    def _fit(self, train: pd.DataFrame) -> None:
+        self.groups_ = groups = _check_groups(self.user_groups, self.n_users_)
+        history = sp.csr_matrix(self.history_)
+        active = np.asarray(history.getnnz(axis=1) > 0)
+        n_groups = int(groups.max()) + 1
+        membership = sp.csr_matrix((active.astype(float), (groups, np.arange(self.n_users_))),
+                                   shape=(n_groups, self.n_users_))
+        group_counts = (membership @ history).toarray()  # c_g(i)
+        group_sizes = np.asarray(membership.sum(axis=1)).ravel()  # n_g
+        global_share = group_counts.sum(axis=0) / max(active.sum(), 1)  # p(i)
+        numerator = group_counts + self.shrinkage * global_share[None, :]
+        denominator = (group_sizes + self.shrinkage)[:, None]
+        # A group with no training users and no shrinkage has no evidence: use p(i).
+        self.group_scores_ = np.divide(numerator, denominator,
+                                       out=np.broadcast_to(global_share, numerator.shape).copy(),
+                                       where=denominator > 0)
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.group_scores_[self.groups_[users]]
+
+
+def _check_groups(user_groups, n_users: int) -> np.ndarray:
+    """``user_groups`` as an int64 array of shape ``(n_users,)`` with ids ≥ 0."""
+    groups = np.asarray(user_groups)
+    if groups.ndim != 1 or len(groups) != n_users:
+        raise ValueError(f"user_groups must have shape (n_users={n_users},), got {groups.shape}")
+    if groups.dtype == bool or not np.issubdtype(groups.dtype, np.number) or (
+            not np.all(np.isfinite(groups))) or not np.all(groups == np.round(groups)):
+        raise ValueError(f"user_groups must hold integer group ids, got dtype {groups.dtype}")
+    if groups.size and groups.min() < 0:
+        raise ValueError(f"user_groups has negative group id {int(groups.min())}")
+    return groups.astype(np.int64)

@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from recsys_lab.datasets import MovieLens, load_movielens_100k
 from recsys_lab.splits import (
     COLD,
+    KNOWN_RATINGS,
     PROTOCOLS,
     RATING,
     SEQ,
     Split,
     cold_item_split,
+    cold_user_split,
     rating_split,
     standard_splits,
     topn_split,
@@ -63,7 +65,8 @@ class Chapter:
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
         if self._splits is None:
-            self._splits = standard_splits(self.data.ratings, n_items=self.data.n_items)
+            self._splits = standard_splits(self.data.ratings, n_items=self.data.n_items,
+                                           n_users=self.data.n_users)
         return self._splits[protocol]
 
     def validation_split(self, protocol: str) -> Split:
@@ -72,11 +75,18 @@ class Chapter:
 
         RATING, TOPN and COLD split their training data again with the same protocol and
         :data:`VALIDATION_SEED`; SEQ uses each user's validation item (``seq.valid``) after
-        ``seq.train``.
+        ``seq.train``. COLD-USER and COLD-USER+5 hold out validation users from the *warm*
+        users only (the test's cold users and their known ratings are left out of both
+        parts), with the same number of known ratings.
         """
         split = self.split(protocol)
         if protocol == SEQ:
             return Split(split.train, split.valid)
+        if protocol in KNOWN_RATINGS:
+            warm = split.train[~split.train["user"].isin(split.cold_users)]
+            valid = cold_user_split(warm, seed=VALIDATION_SEED,
+                                    n_known=KNOWN_RATINGS[protocol])
+            return Split(valid.train, valid.test)
         if protocol == COLD:
             valid = cold_item_split(split.train, seed=VALIDATION_SEED)
             return Split(valid.train, valid.test)

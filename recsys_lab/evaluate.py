@@ -27,7 +27,7 @@ import pandas as pd
 
 from recsys_lab import metrics
 from recsys_lab.base import interaction_matrix
-from recsys_lab.splits import COLD, PROTOCOLS, RATING, SEQ, TOPN
+from recsys_lab.splits import COLD, COLD_USER, COLD_USER_5, PROTOCOLS, RATING, SEQ, TOPN
 from recsys_lab.validation import check_count, check_ids, check_interactions
 
 #: The metrics each protocol reports, in display order.
@@ -36,10 +36,13 @@ PROTOCOL_METRICS = {
     TOPN: ("Precision@10", "Recall@10", "Recall@20", "NDCG@10", "Coverage@10"),
     SEQ: ("HR@10", "NDCG@10"),
     COLD: ("Recall@20", "NDCG@10"),
+    COLD_USER: ("Precision@10", "Recall@20", "NDCG@10"),
+    COLD_USER_5: ("Precision@10", "Recall@20", "NDCG@10"),
 }
 #: The metric a leaderboard sorts by, and whether lower is better.
 HEADLINE = {RATING: ("RMSE", True), TOPN: ("NDCG@10", False), SEQ: ("HR@10", False),
-            COLD: ("NDCG@10", False)}
+            COLD: ("NDCG@10", False), COLD_USER: ("NDCG@10", False),
+            COLD_USER_5: ("NDCG@10", False)}
 
 _BATCH_USERS = 256
 
@@ -80,8 +83,11 @@ def evaluate(
     ----------
     model : an object with the book's interface (``fit``, ``predict`` / ``score_items``).
     train, test : frames with ``user``, ``item`` (and ``rating``) columns. ``train`` is the
-        history: under TOPN and SEQ its items are removed from each user's ranking.
-    protocol : one of ``"RATING"``, ``"TOPN"``, ``"SEQ"``, ``"COLD"``.
+        history: under every ranking protocol but COLD its items are removed from each
+        user's ranking (under COLD-USER+5, a cold user's known ratings).
+    protocol : one of ``"RATING"``, ``"TOPN"``, ``"SEQ"``, ``"COLD"``, ``"COLD-USER"``,
+        ``"COLD-USER+5"`` (:data:`recsys_lab.splits.PROTOCOLS`). The two cold-user
+        protocols rank all items, as TOPN does, for the held-out users.
     n_users, n_items : sizes of the id spaces; default to a fitted model's, else to the
         largest id seen plus one. Ids of ``train`` and ``test`` must lie below them.
     candidates : under COLD, the item ids to rank (default: the items of ``test``).
@@ -155,18 +161,15 @@ def _ranking_per_user(model, train, test, protocol, n_users, n_items, candidates
     hits = metrics.relevance_hits(top, relevant[users])
     n_relevant = relevant[users].getnnz(axis=1)
     h10 = hits[:, :10]
-    if protocol == TOPN:
-        values = {"Precision@10": metrics.precision_at_k(h10),
-                  "Recall@10": metrics.recall_at_k(h10, n_relevant),
-                  "Recall@20": metrics.recall_at_k(hits, n_relevant),
-                  "NDCG@10": metrics.ndcg_at_k(h10, n_relevant)}
-    elif protocol == SEQ:
-        values = {"HR@10": metrics.hit_rate_at_k(h10),
-                  "NDCG@10": metrics.ndcg_at_k(h10, n_relevant)}
-    else:
-        values = {"Recall@20": metrics.recall_at_k(hits, n_relevant),
-                  "NDCG@10": metrics.ndcg_at_k(h10, n_relevant)}
-    per_user = pd.DataFrame(values, index=pd.Index(users, name="user")).astype(float)
+    # Every metric is cheap given the hits; each protocol keeps the ones it reports.
+    values = {"Precision@10": metrics.precision_at_k(h10),
+              "Recall@10": metrics.recall_at_k(h10, n_relevant),
+              "Recall@20": metrics.recall_at_k(hits, n_relevant),
+              "HR@10": metrics.hit_rate_at_k(h10),
+              "NDCG@10": metrics.ndcg_at_k(h10, n_relevant)}
+    per_user = pd.DataFrame({name: values[name] for name in PROTOCOL_METRICS[protocol]
+                             if name in values},
+                            index=pd.Index(users, name="user")).astype(float)
     return per_user, top
 
 
@@ -189,9 +192,9 @@ def per_user_metrics(
     Parameters
     ----------
     model : a fitted model; ``history`` is the data it was fitted on (its items are removed
-        from each user's ranking under TOPN and SEQ).
-    protocol : ``"TOPN"``, ``"SEQ"`` or ``"COLD"``; RATING has no per-user ranking (compare
-        squared errors per rating instead).
+        from each user's ranking under every protocol but COLD).
+    protocol : ``"TOPN"``, ``"SEQ"``, ``"COLD"``, ``"COLD-USER"`` or ``"COLD-USER+5"``;
+        RATING has no per-user ranking (compare squared errors per rating instead).
     n_users, n_items : default to the fitted model's.
     candidates : under COLD, the item ids to rank (default: the items of ``test``).
 

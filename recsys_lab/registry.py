@@ -24,7 +24,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from recsys_lab.splits import COLD, PROTOCOLS, RATING, SEQ, TOPN, standard_splits
+from recsys_lab.splits import (
+    COLD,
+    COLD_USER,
+    COLD_USER_5,
+    PROTOCOLS,
+    RATING,
+    SEQ,
+    TOPN,
+    standard_splits,
+)
 
 
 def _item_genres(data) -> np.ndarray:
@@ -45,9 +54,29 @@ def _item_entities(data):
     return item_entities(data.kg, data.n_items).matrix
 
 
+def _user_groups(data):
+    from recsys_lab.fields import demographic_groups
+
+    return demographic_groups(data.users)[0]
+
+
+def _user_fields(data):
+    from recsys_lab.fields import user_fields
+
+    return user_fields(data.users)
+
+
+def _item_fields(data):
+    from recsys_lab.fields import item_fields
+
+    return item_fields(data.items, data.kg)
+
+
 #: Constructor arguments that come from the data, by the name an :class:`Entry` uses.
 DATA_ARGUMENTS: dict[str, Callable] = {"item_genres": _item_genres, "item_tokens": _item_tokens,
-                                       "item_entities": _item_entities}
+                                       "item_entities": _item_entities,
+                                       "user_groups": _user_groups, "user_fields": _user_fields,
+                                       "item_fields": _item_fields}
 
 
 @dataclass(frozen=True)
@@ -57,7 +86,8 @@ class Entry:
     Attributes
     ----------
     name : the row's name, unique per protocol across the book (e.g. ``"MF-ALS"``).
-    protocol : ``"RATING"``, ``"TOPN"``, ``"SEQ"`` or ``"COLD"``.
+    protocol : one of :data:`recsys_lab.splits.PROTOCOLS` (``"RATING"``, ``"TOPN"``, ``"SEQ"``,
+        ``"COLD"``, ``"COLD-USER"``, ``"COLD-USER+5"``).
     chapter : the chapter that introduces and tunes the model.
     factory : ``"module:Class"``; the class follows the book's model interface.
     params : keyword arguments that differ from the class's defaults.
@@ -101,6 +131,11 @@ class Entry:
 
 _B = "recsys_lab.baselines:"
 _M = "recsys_lab.models."
+#: The feature models of chapter 10 see users and items through their side fields.
+_FIELDS = {"user_fields": "user_fields", "item_fields": "item_fields"}
+#: Under implicit feedback the rating defaults regularise too much (module notes of
+#: recsys_lab.models.features): a weaker penalty and ten epochs, chosen on validation.
+_IMPLICIT = {"task": "implicit", "l2": 1e-3, "epochs": 10}
 
 #: The book's models in chapter order. Defaults of each class are its chapter's choice.
 ENTRIES: tuple[Entry, ...] = (
@@ -117,6 +152,11 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("MostPopular", COLD, 1, _B + "MostPopular"),
     Entry("GenrePopularity", COLD, 1, _B + "GenrePopularity", data_params={
         "item_genres": "item_genres"}),
+    Entry("MostPopular", COLD_USER, 1, _B + "MostPopular"),
+    Entry("MostPopular", COLD_USER_5, 1, _B + "MostPopular"),
+    Entry("EASE", COLD_USER_5, 1, _B + "EASE"),
+    # iALS's user step is the fold-in of a new user's ratings given the item factors.
+    Entry("iALS", COLD_USER_5, 1, _M + "mf:WRMF"),
     Entry("MF-SGD", RATING, 2, _M + "mf:SGDMatrixFactorization"),
     Entry("MF-ALS", RATING, 2, _M + "mf:ALSMatrixFactorization"),
     Entry("MF-Keras", RATING, 2, _M + "mf:KerasMatrixFactorization"),
@@ -149,6 +189,21 @@ ENTRIES: tuple[Entry, ...] = (
           data_params={"item_entities": "item_entities"}),
     Entry("LightGCN-KG", COLD, 9, _M + "graph:LightGCN",
           data_params={"item_entities": "item_entities"}),
+    Entry("FM", RATING, 10, _M + "features:FactorizationMachine", data_params=_FIELDS),
+    Entry("DeepFM", RATING, 10, _M + "features:DeepFM", data_params=_FIELDS),
+    # The new user: side fields only, then side fields and the first five ratings.
+    Entry("GroupPopularity", COLD_USER, 10, _B + "GroupPopularity",
+          data_params={"user_groups": "user_groups"}),
+    Entry("FM", COLD_USER, 10, _M + "features:FactorizationMachine", _IMPLICIT,
+          data_params=_FIELDS),
+    Entry("DeepFM", COLD_USER, 10, _M + "features:DeepFM", _IMPLICIT, data_params=_FIELDS),
+    Entry("DCN-v2", COLD_USER, 10, _M + "features:DCNv2", _IMPLICIT, data_params=_FIELDS),
+    Entry("GroupPopularity", COLD_USER_5, 10, _B + "GroupPopularity",
+          data_params={"user_groups": "user_groups"}),
+    Entry("FM", COLD_USER_5, 10, _M + "features:FactorizationMachine", _IMPLICIT,
+          data_params=_FIELDS),
+    Entry("DeepFM", COLD_USER_5, 10, _M + "features:DeepFM", _IMPLICIT, data_params=_FIELDS),
+    Entry("DCN-v2", COLD_USER_5, 10, _M + "features:DCNv2", _IMPLICIT, data_params=_FIELDS),
 )
 
 
@@ -203,10 +258,13 @@ def _count(model, counted: set) -> int:
     return total
 
 
-def run(entry: Entry, data, splits: Mapping) -> dict:
+def run(entry: Entry, data, splits: Mapping, models: dict | None = None) -> dict:
     """Fit ``entry``'s model on its protocol's training data and score the test part.
 
     ``splits`` maps each protocol to its split (:func:`recsys_lab.splits.standard_splits`).
+    ``models``, when given, receives the fitted model under ``(protocol, name)``, so that
+    it can be compared user by user (:func:`recsys_lab.evaluate.per_user_metrics`)
+    without fitting it again.
     Returns :func:`~recsys_lab.evaluate.evaluate`'s row plus ``chapter``, ``parameters``
     and ``score_seconds``.
     """
@@ -225,23 +283,30 @@ def run(entry: Entry, data, splits: Mapping) -> dict:
     row["score_seconds"] = time.perf_counter() - start - row["fit_seconds"]
     row["chapter"] = entry.chapter
     row["parameters"] = count_parameters(model)
+    if models is not None:
+        models[(entry.protocol, entry.name)] = model
     return row
 
 
-def run_all(protocols, data, splits: Mapping | None = None) -> pd.DataFrame:
+def run_all(protocols, data, splits: Mapping | None = None,
+            models: dict | None = None) -> pd.DataFrame:
     """Run every entry of ``protocols`` (:func:`run`); one row per entry, in registry order.
 
-    ``splits`` defaults to :func:`recsys_lab.splits.standard_splits` of ``data.ratings``.
+    ``splits`` defaults to :func:`recsys_lab.splits.standard_splits` of ``data.ratings``
+    (cold items and users drawn from all ``data.n_items`` and ``data.n_users``).
     Columns: ``protocol``, ``model``, ``chapter``, the metrics of each protocol (NaN where a
     protocol does not report one), ``fit_seconds``, ``score_seconds`` and ``parameters``.
     ``Leaderboard(table.to_dict("records")).table(protocol)`` sorts one protocol's rows.
+    ``models``, when given a dict, receives every fitted model (see :func:`run`).
     """
     protocols = [protocols] if isinstance(protocols, str) else list(protocols)
     for protocol in protocols:
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
-    splits = splits if splits is not None else standard_splits(data.ratings)
-    rows = [run(entry, data, splits) for protocol in protocols for entry in entries(protocol)]
+    splits = splits if splits is not None else standard_splits(
+        data.ratings, n_items=data.n_items, n_users=data.n_users)
+    rows = [run(entry, data, splits, models) for protocol in protocols
+            for entry in entries(protocol)]
     first = ["protocol", "model", "chapter"]
     last = ["fit_seconds", "score_seconds", "parameters"]
     table = pd.DataFrame(rows)

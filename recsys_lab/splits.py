@@ -1,17 +1,21 @@
-"""The book's four evaluation protocols, defined once and used by every chapter.
+"""The book's evaluation protocols, defined once and used by every chapter.
 
 Each function takes the ratings frame of :func:`recsys_lab.datasets.load_movielens_100k`
 (columns ``user``, ``item``, ``rating``, ``timestamp``) and returns plain DataFrames with
 the same columns, rows in their original order, so that nothing is lost or duplicated:
-the parts of a split always add up to the input.
+the parts of a split add up to the input (except the cold-user splits, which set aside each
+cold user's ratings between the known ones and the test ones; see :func:`cold_user_split`).
 
 * RATING: :func:`rating_split`, a random 80/20 split of all ratings (seed 42).
 * TOPN: :func:`topn_split`, per user a random 20% of their interactions is held out (seed 0).
 * SEQ: :func:`seq_split`, per user the last interaction is the test item, the one before it
   the validation item.
 * COLD: :func:`cold_item_split`, a random 20% of items is removed from training entirely.
+* COLD-USER and COLD-USER+5: :func:`cold_user_split`, a random 20% of users is held out;
+  the model knows their side features only (COLD-USER) or also their first 5 ratings in
+  time order (COLD-USER+5), and ranks all items for them.
 
-:func:`standard_splits` makes all four with the standard seeds.
+:func:`standard_splits` makes all six with the standard seeds.
 
 Validation data for tuning is carved from *training* data with the same functions and a
 different seed, e.g. ``fit_part, valid = topn_split(train, seed=1)``; the test part is never
@@ -28,7 +32,10 @@ import pandas as pd
 from recsys_lab.validation import check_interactions
 
 RATING, TOPN, SEQ, COLD = "RATING", "TOPN", "SEQ", "COLD"
-PROTOCOLS = (RATING, TOPN, SEQ, COLD)
+COLD_USER, COLD_USER_5 = "COLD-USER", "COLD-USER+5"
+PROTOCOLS = (RATING, TOPN, SEQ, COLD, COLD_USER, COLD_USER_5)
+#: The ratings of each cold user a model may know under each cold-user protocol.
+KNOWN_RATINGS = {COLD_USER: 0, COLD_USER_5: 5}
 
 
 class Split(NamedTuple):
@@ -57,6 +64,14 @@ class ColdSplit(NamedTuple):
     train: pd.DataFrame
     test: pd.DataFrame
     cold_items: np.ndarray
+
+
+class ColdUserSplit(NamedTuple):
+    """A user cold-start split: ``train, test, cold_users = cold_user_split(ratings)``."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    cold_users: np.ndarray
 
 
 def _check_fraction(value: float, name: str = "test_fraction") -> None:
@@ -145,10 +160,85 @@ def cold_item_split(
     return ColdSplit(ratings[~is_cold], ratings[is_cold], cold_items)
 
 
-def standard_splits(ratings: pd.DataFrame, n_items: int | None = None) -> dict:
-    """The four protocols' splits of ``ratings`` with their standard seeds, by protocol name.
+def _check_non_negative(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
 
-    ``n_items`` is passed to :func:`cold_item_split` (the items the cold ones are drawn from).
+
+def cold_user_split(
+    ratings: pd.DataFrame,
+    seed: int = 0,
+    cold_fraction: float = 0.2,
+    n_known: int = 0,
+    max_known: int = 10,
+    n_users: int | None = None,
+) -> ColdUserSplit:
+    """COLD-USER protocols: a seeded ``cold_fraction`` of the users is held out of training.
+
+    Users are drawn from ``range(n_users)`` (default: every user id seen in ``ratings``).
+    ``train`` holds every rating of the other (warm) users and each cold user's first
+    ``n_known`` ratings in time order (ties keep the input order); ``test`` holds each cold
+    user's ratings after their first ``max_known``. A cold user's ratings between the
+    ``n_known``-th and the ``max_known``-th are in neither part: that way the test rows are
+    the *same* for every ``n_known ≤ max_known``, so a curve of accuracy against ``n_known``
+    compares like with like (a user's later ratings are also harder to guess than their
+    first ones, which would otherwise favour the settings with fewer known ratings). A cold
+    user with ``max_known`` ratings or fewer has no test rows.
+
+    Parameters
+    ----------
+    ratings : DataFrame with ``user``, ``item`` and ``timestamp`` columns.
+    seed : the seed of the draw of cold users.
+    cold_fraction : the share of users held out, strictly between 0 and 1.
+    n_known : the ratings of each cold user, earliest first, that stay in ``train``.
+    max_known : where each cold user's test ratings start; ``n_known ≤ max_known``.
+    n_users : the size of the user id space the cold users are drawn from.
+
+    Returns
+    -------
+    ColdUserSplit(train, test, cold_users): two frames with the rows of ``ratings`` in their
+    original order, and the cold user ids, sorted (int64, ``round(cold_fraction · n)`` of
+    them).
     """
+    ratings = check_interactions(ratings, name="ratings", columns=("user", "item", "timestamp"),
+                                 n_users=n_users)
+    _check_fraction(cold_fraction, "cold_fraction")
+    n_known = _check_non_negative(n_known, "n_known")
+    max_known = _check_non_negative(max_known, "max_known")
+    if n_known > max_known:
+        raise ValueError(f"n_known ({n_known}) must not exceed max_known ({max_known}): the "
+                         "test ratings start after the first max_known")
+    users = ratings["user"].to_numpy()
+    pool = np.arange(n_users) if n_users is not None else np.unique(users)
+    rng = np.random.default_rng(seed)
+    n_cold = int(round(cold_fraction * len(pool)))
+    cold_users = np.sort(rng.choice(pool, size=n_cold, replace=False)).astype(np.int64)
+    # Each row's position in its user's history, in time order (stable: ties keep input order).
+    order = np.argsort(ratings["timestamp"].to_numpy(), kind="stable")
+    order = order[np.argsort(users[order], kind="stable")]
+    sorted_users = users[order]
+    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
+    counts = np.diff(np.r_[starts, len(order)])
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - np.repeat(starts, counts)
+    is_cold = np.isin(users, cold_users)
+    in_train = ~is_cold | (rank < n_known)
+    in_test = is_cold & (rank >= max_known)
+    return ColdUserSplit(ratings[in_train], ratings[in_test], cold_users)
+
+
+def standard_splits(ratings: pd.DataFrame, n_items: int | None = None,
+                    n_users: int | None = None) -> dict:
+    """Every protocol's split of ``ratings`` with its standard seed, by protocol name.
+
+    ``n_items`` is passed to :func:`cold_item_split` (the items the cold ones are drawn
+    from), ``n_users`` to :func:`cold_user_split` (the users the cold ones are drawn from).
+    COLD-USER and COLD-USER+5 hold out the same users and test the same rows; they differ
+    only in the :data:`KNOWN_RATINGS` of each cold user in training.
+    """
+    cold_users = {protocol: cold_user_split(ratings, n_known=n_known, n_users=n_users)
+                  for protocol, n_known in KNOWN_RATINGS.items()}
     return {RATING: rating_split(ratings), TOPN: topn_split(ratings),
-            SEQ: seq_split(ratings), COLD: cold_item_split(ratings, n_items=n_items)}
+            SEQ: seq_split(ratings), COLD: cold_item_split(ratings, n_items=n_items),
+            **cold_users}

@@ -5,12 +5,20 @@ import pytest
 
 from recsys_lab import chapter as chapter_module
 from recsys_lab.datasets import synthetic_ratings
-from recsys_lab.splits import cold_item_split, rating_split, seq_split, topn_split
+from recsys_lab.splits import (
+    PROTOCOLS,
+    cold_item_split,
+    cold_user_split,
+    rating_split,
+    seq_split,
+    topn_split,
+)
 
 
 @pytest.fixture()
 def chapter(monkeypatch):
-    data = synthetic_ratings(n_users=40, n_items=30, density=0.3, seed=0)
+    # 21 ratings per user, so that cold users have ratings after their first ten (the test).
+    data = synthetic_ratings(n_users=40, n_items=30, density=0.7, seed=0)
     movielens = chapter_module.MovieLens(ratings=data.ratings, items=None, users=None, kg=None,
                                          n_users=40, n_items=30)
     monkeypatch.setattr(chapter_module, "load_movielens_100k", lambda data_home=None: movielens)
@@ -21,7 +29,10 @@ def test_splits_are_the_protocols_standard_ones(chapter):
     ratings = chapter.data.ratings
     assert chapter.sizes == {"n_users": 40, "n_items": 30}
     expected = {"RATING": rating_split(ratings), "TOPN": topn_split(ratings),
-                "SEQ": seq_split(ratings), "COLD": cold_item_split(ratings, n_items=30)}
+                "SEQ": seq_split(ratings), "COLD": cold_item_split(ratings, n_items=30),
+                "COLD-USER": cold_user_split(ratings, n_users=40),
+                "COLD-USER+5": cold_user_split(ratings, n_known=5, n_users=40)}
+    assert set(expected) == set(PROTOCOLS)
     for protocol, split in expected.items():
         for got, want in zip(chapter.split(protocol), split, strict=True):
             np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
@@ -30,17 +41,34 @@ def test_splits_are_the_protocols_standard_ones(chapter):
 
 
 def test_validation_splits_are_carved_from_training_data(chapter):
-    for protocol in ("RATING", "TOPN", "SEQ", "COLD"):
+    for protocol in PROTOCOLS:
         fit_part, valid_part = chapter.validation_split(protocol)
         train = chapter.split(protocol).train
         test_index = chapter.split(protocol).test.index
         assert not set(fit_part.index) & set(test_index)
         assert not set(valid_part.index) & set(test_index)
-        if protocol != "SEQ":
+        if protocol in ("RATING", "TOPN", "COLD"):
             assert set(fit_part.index) | set(valid_part.index) == set(train.index)
+        assert set(fit_part.index) <= set(train.index) and len(valid_part) > 0
     fit_part, valid_part = chapter.validation_split("TOPN")
     np.testing.assert_array_equal(valid_part.index,
                                   topn_split(chapter.split("TOPN").train, seed=1).test.index)
+
+
+def test_cold_user_validation_holds_out_warm_users_with_the_same_known_ratings(chapter):
+    for protocol, n_known in (("COLD-USER", 0), ("COLD-USER+5", 5)):
+        split = chapter.split(protocol)
+        fit_part, valid_part = chapter.validation_split(protocol)
+        # The test's cold users, known ratings included, are in neither part.
+        assert not fit_part["user"].isin(split.cold_users).any()
+        assert not valid_part["user"].isin(split.cold_users).any()
+        warm = split.train[~split.train["user"].isin(split.cold_users)]
+        expected = cold_user_split(warm, seed=1, n_known=n_known)
+        np.testing.assert_array_equal(valid_part.index, expected.test.index)
+        np.testing.assert_array_equal(fit_part.index, expected.train.index)
+        known = fit_part[fit_part["user"].isin(expected.cold_users)].groupby("user").size()
+        assert len(known) == (len(expected.cold_users) if n_known else 0)
+        assert (known == n_known).all()
 
 
 def test_start_seeds_the_notebook_and_finish_checks_the_budget(chapter, capsys):

@@ -64,6 +64,41 @@ def test_cold_ranks_only_the_candidate_items():
     assert row["NDCG@10"] == pytest.approx((1 + 1 / np.log2(3)) / 2)
 
 
+@pytest.mark.parametrize("protocol", ["COLD-USER", "COLD-USER+5"])
+def test_cold_user_protocols_rank_every_item_the_user_did_not_rate_in_training(protocol):
+    # User 2 is new: no training rows (COLD-USER) or one known rating, item 0 (COLD-USER+5).
+    known = pd.DataFrame({"user": [2], "item": [0]}) if protocol == "COLD-USER+5" else None
+    train = pd.concat([TRAIN[["user", "item"]], known])
+    scores = np.tile(np.arange(30, 0, -1.0), (3, 1))
+    test = pd.DataFrame({"user": [2, 2, 2], "item": [1, 2, 25]})
+    row = evaluate(FixedScores(scores), train, test, protocol, n_users=3, n_items=30)
+    assert set(row) >= {"Precision@10", "Recall@20", "NDCG@10", "n_test_users"}
+    assert "Coverage@10" not in row and row["n_test_users"] == 1
+    # Ranks of items 1, 2 and 25 (0-based): 1, 2, 25 with nothing known; 0, 1, 24 once the
+    # known item 0 is removed from the ranking.
+    shift = 1 if protocol == "COLD-USER+5" else 0
+    ranks = np.array([1, 2]) - shift
+    assert row["Precision@10"] == pytest.approx(2 / 10)
+    assert row["Recall@20"] == pytest.approx(2 / 3)
+    ideal = sum(1 / np.log2(r + 2) for r in range(3))
+    assert row["NDCG@10"] == pytest.approx(sum(1 / np.log2(ranks + 2)) / ideal)
+    per_user = per_user_metrics(FixedScores(scores).fit(train, 3, 30), train, test, protocol)
+    assert list(per_user.columns) == ["Precision@10", "Recall@20", "NDCG@10"]
+    assert list(per_user.index) == [2]
+    assert Validation(train, test, protocol)(FixedScores(scores).fit(train, 3, 30)) == {
+        name: row[name] for name in ("Precision@10", "Recall@20", "NDCG@10")}
+
+
+def test_leaderboard_tables_the_cold_user_protocols_best_first():
+    board = Leaderboard([{"model": "A", "protocol": "COLD-USER", "NDCG@10": 0.2},
+                         {"model": "B", "protocol": "COLD-USER", "NDCG@10": 0.3},
+                         {"model": "A", "protocol": "COLD-USER+5", "NDCG@10": 0.4}])
+    table = board.table("COLD-USER")
+    assert list(table.index) == ["B", "A"]
+    assert list(table.columns[:3]) == ["Precision@10", "Recall@20", "NDCG@10"]
+    assert list(board.table("COLD-USER+5").index) == ["A"]
+
+
 def test_rating_row_and_unknown_protocol():
     scores = np.full((2, 2), 4.0)
     row = evaluate(FixedScores(scores), TRAIN, TRAIN, "RATING", name="four")

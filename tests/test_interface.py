@@ -25,16 +25,19 @@ N_USERS, N_ITEMS = 30, 20
 MODULES = ["recsys_lab.baselines", "recsys_lab.models.mf", "recsys_lab.models.ncf",
            "recsys_lab.models.autoencoders", "recsys_lab.models.content",
            "recsys_lab.models.sequential", "recsys_lab.models.attention",
-           "recsys_lab.models.gan", "recsys_lab.models.graph"]
+           "recsys_lab.models.gan", "recsys_lab.models.graph", "recsys_lab.models.features"]
 
 #: Data arguments, by constructor argument name.
 DATA = {"item_genres": np.eye(3)[np.arange(N_ITEMS) % 3],
-        "item_tokens": (np.arange(N_ITEMS * 6).reshape(N_ITEMS, 6) % 11) + 1}
+        "item_tokens": (np.arange(N_ITEMS * 6).reshape(N_ITEMS, 6) % 11) + 1,
+        "user_groups": np.arange(N_USERS) % 3}
 #: The fastest settings, where a class takes them.
 FAST = {"epochs": 1, "embedding_dim": 4, "hidden": 4, "latent": 2, "hidden_units": 4,
         "n_factors": 2, "max_len": 5, "n_filters": 2, "hidden_g": 4, "hidden_d": 4,
         "n_components": 4}
-SHAPED = {"hidden_units": {"MLPRecommender": (4,), "NeuMF": (4,), "TwoTower": ()}}
+SHAPED = {"hidden_units": {"MLPRecommender": (4,), "NeuMF": (4,), "TwoTower": (),
+                           "WideAndDeep": (4,), "DeepFM": (4,), "DCNv2": (4,),
+                           "MultiTask": (4,)}}
 
 
 def model_classes():

@@ -148,3 +148,62 @@ def test_run_all_gives_one_tidy_row_per_entry_with_costs(monkeypatch):
     assert list(topn.columns[-2:]) == ["fit_seconds", "parameters"]
     with pytest.raises(ValueError, match="unknown protocol"):
         registry.run_all(["RANK"], data)
+
+
+def test_the_new_user_protocols_have_their_baselines_and_the_feature_models():
+    names = {p: [e.name for e in registry.entries(p)] for p in ("COLD-USER", "COLD-USER+5")}
+    assert names["COLD-USER"] == ["MostPopular", "GroupPopularity", "FM", "DeepFM", "DCN-v2"]
+    assert names["COLD-USER+5"] == ["MostPopular", "EASE", "iALS", "GroupPopularity", "FM",
+                                    "DeepFM", "DCN-v2"]
+    for protocol in ("COLD-USER", "COLD-USER+5"):
+        for name in ("FM", "DeepFM", "DCN-v2"):
+            entry = registry.get(name, protocol)
+            assert entry.chapter == 10 and entry.params["task"] == "implicit"
+            assert dict(entry.data_params) == {"user_fields": "user_fields",
+                                               "item_fields": "item_fields"}
+    assert registry.get("iALS", "COLD-USER+5").factory == registry.get("iALS", "TOPN").factory
+    for name in ("FM", "DeepFM"):  # rating prediction is their default task
+        entry = registry.get(name, "RATING")
+        assert entry.chapter == 10 and not entry.params and "user_fields" in entry.data_params
+
+
+@pytest.fixture()
+def fake_fields(monkeypatch):
+    """A stand-in for ``recsys_lab.fields``: what the registry asks of it, recorded."""
+    calls = []
+    fields = SimpleNamespace(
+        demographic_groups=lambda users: (calls.append("groups")
+                                          or (users["user"].to_numpy() % 3, ["a", "b", "c"])),
+        user_fields=lambda users: calls.append("user_fields") or "U",
+        item_fields=lambda items, kg: calls.append(("item_fields", kg)) or "I")
+    monkeypatch.setitem(sys.modules, "recsys_lab.fields", fields)
+    return calls
+
+
+def test_data_arguments_of_the_feature_chapter_come_from_fields(fake_fields):
+    data = SimpleNamespace(users=pd.DataFrame({"user": np.arange(6)}), items=None, kg="kg")
+    np.testing.assert_array_equal(registry.DATA_ARGUMENTS["user_groups"](data),
+                                  [0, 1, 2, 0, 1, 2])
+    assert registry.DATA_ARGUMENTS["user_fields"](data) == "U"
+    assert registry.DATA_ARGUMENTS["item_fields"](data) == "I"
+    assert fake_fields == ["groups", "user_fields", ("item_fields", "kg")]
+
+
+def test_run_scores_group_popularity_on_the_held_out_users(fake_fields):
+    ratings = synthetic_ratings(n_users=60, n_items=40, density=0.6, seed=1).ratings
+    data = SimpleNamespace(ratings=ratings, users=pd.DataFrame({"user": np.arange(60)}),
+                           n_users=60, n_items=40)
+    from recsys_lab.evaluate import per_user_metrics
+    from recsys_lab.splits import standard_splits
+
+    splits = standard_splits(ratings, n_items=40, n_users=60)
+    models = {}
+    row = registry.run(registry.get("GroupPopularity", "COLD-USER"), data, splits, models)
+    # The fitted model is kept for per-user comparisons; it reproduces the row.
+    model = models["COLD-USER", "GroupPopularity"]
+    split = splits["COLD-USER"]
+    per_user = per_user_metrics(model, split.train, split.test, "COLD-USER")
+    assert per_user["NDCG@10"].mean() == pytest.approx(row["NDCG@10"])
+    assert row["protocol"] == "COLD-USER" and row["chapter"] == 10
+    assert row["n_test_users"] == 12 and row["parameters"] == 3 * 40
+    assert 0 <= row["NDCG@10"] <= 1 and "Recall@20" in row

@@ -1,4 +1,4 @@
-"""The four protocols: sizes, no leakage, ordering, determinism."""
+"""The protocols: sizes, no leakage, ordering, determinism."""
 
 import numpy as np
 import pandas as pd
@@ -88,3 +88,92 @@ def test_whole_number_float_ids_become_int64_ids():
             assert part["user"].dtype == np.int64 and part["item"].dtype == np.int64
     with pytest.raises(ValueError, match="integer ids"):
         splits.topn_split(frame.assign(item=frame["item"] + 0.5))
+
+
+def _time_rank(frame):
+    """Each row's position in its user's history, in time order (ties in input order)."""
+    return frame.sort_values(["user", "timestamp"], kind="stable").groupby("user").cumcount()
+
+
+def test_cold_user_split_holds_out_users_and_keeps_their_first_ratings(ratings):
+    rank = _time_rank(ratings)
+    for n_known in (0, 1, 3, 5, 10):
+        train, test, cold = splits.cold_user_split(ratings, seed=0, n_known=n_known)
+        assert len(cold) == 12 and np.all(np.diff(cold) > 0) and cold.dtype == np.int64
+        is_cold = ratings["user"].isin(cold)
+        # Warm users keep everything; a cold user keeps their first n_known, in time order.
+        expected_train = ratings[~is_cold | (rank.reindex(ratings.index) < n_known)]
+        pd.testing.assert_frame_equal(train, expected_train)
+        assert (train[train["user"].isin(cold)].groupby("user").size() <= n_known).all()
+        pd.testing.assert_frame_equal(test, ratings[is_cold & (rank >= 10)])
+        assert not set(train.index) & set(test.index)
+        # Rows keep their input order.
+        assert train.index.is_monotonic_increasing and test.index.is_monotonic_increasing
+
+
+def test_cold_user_test_rows_are_the_same_for_every_number_of_known_ratings(ratings):
+    tests = [splits.cold_user_split(ratings, n_known=k).test for k in (0, 1, 3, 5, 10)]
+    for test in tests[1:]:
+        pd.testing.assert_frame_equal(test, tests[0])
+    # Between the known ratings and the test ones, a cold user's ratings are in neither part.
+    train, test, cold = splits.cold_user_split(ratings, n_known=3)
+    left_out = len(ratings) - len(train) - len(test)
+    per_user = ratings[ratings["user"].isin(cold)].groupby("user").size()
+    assert left_out == int((per_user.clip(upper=10) - per_user.clip(upper=3)).sum())
+
+
+def test_cold_user_split_orders_by_time_and_breaks_ties_by_input_order():
+    tiny = pd.DataFrame({"user": [0, 0, 0, 0, 1, 1], "item": [5, 6, 7, 8, 1, 2],
+                         "timestamp": [30, 10, 20, 10, 1, 2]})
+    train, test, cold = splits.cold_user_split(tiny, seed=1, cold_fraction=0.5, n_known=2,
+                                               max_known=3)
+    assert list(cold) == [0]
+    # User 0 in time order: items 6 and 8 (both at 10, input order), 7, then 5.
+    assert list(train["item"]) == [6, 8, 1, 2] and list(test["item"]) == [5]
+
+
+def test_cold_users_are_drawn_from_n_users_and_the_draw_is_seeded(ratings):
+    first = splits.cold_user_split(ratings, seed=0, n_users=100).cold_users
+    assert len(first) == 20 and first.max() < 100
+    np.testing.assert_array_equal(first, splits.cold_user_split(ratings, n_users=100).cold_users)
+    assert not np.array_equal(first, splits.cold_user_split(ratings, seed=1,
+                                                            n_users=100).cold_users)
+
+
+def test_cold_user_split_rejects_bad_settings(ratings):
+    with pytest.raises(ValueError, match="n_known \\(6\\) must not exceed max_known \\(5\\)"):
+        splits.cold_user_split(ratings, n_known=6, max_known=5)
+    with pytest.raises(ValueError, match="n_known must be a non-negative integer"):
+        splits.cold_user_split(ratings, n_known=-1)
+    with pytest.raises(ValueError, match="max_known must be a non-negative integer"):
+        splits.cold_user_split(ratings, max_known=2.5)
+    with pytest.raises(ValueError, match="cold_fraction"):
+        splits.cold_user_split(ratings, cold_fraction=0.0)
+    with pytest.raises(ValueError, match="missing column.*timestamp"):
+        splits.cold_user_split(ratings.drop(columns="timestamp"))
+    with pytest.raises(ValueError, match="unknown id"):
+        splits.cold_user_split(ratings, n_users=10)
+
+
+def test_standard_splits_cover_every_protocol(ratings):
+    standard = splits.standard_splits(ratings, n_items=200, n_users=60)
+    assert set(standard) == set(splits.PROTOCOLS)
+    cold, cold_5 = standard["COLD-USER"], standard["COLD-USER+5"]
+    np.testing.assert_array_equal(cold.cold_users, cold_5.cold_users)
+    pd.testing.assert_frame_equal(cold.test, cold_5.test)
+    assert not cold.train["user"].isin(cold.cold_users).any()
+    assert (cold_5.train[cold_5.train["user"].isin(cold.cold_users)]
+            .groupby("user").size() == 5).all()
+
+
+def test_every_movielens_cold_user_has_at_least_ten_test_items():
+    from recsys_lab.datasets import load_movielens_100k
+
+    data = load_movielens_100k()
+    assert data.ratings.groupby("user").size().min() >= 20
+    standard = splits.standard_splits(data.ratings, n_items=data.n_items, n_users=data.n_users)
+    for protocol in ("COLD-USER", "COLD-USER+5"):
+        split = standard[protocol]
+        assert len(split.cold_users) == round(0.2 * data.n_users)
+        per_user = split.test.groupby("user").size().reindex(split.cold_users, fill_value=0)
+        assert per_user.min() >= 10, protocol
