@@ -348,6 +348,27 @@ class Grader:
     takes_value: bool = False  # the answer is a value, not a function
 
 
+def fold_in(item_factors, films, alpha, l2):
+    mine = item_factors[films]
+    system = item_factors.T @ item_factors + alpha * mine.T @ mine
+    return np.linalg.solve(system + l2 * np.eye(item_factors.shape[1]),
+                           (1 + alpha) * mine.sum(axis=0))
+
+
+def group_popularity(history, groups, shrinkage, only_active=True):
+    history = history.toarray()
+    active = history.sum(axis=1) > 0 if only_active else np.ones(len(history), bool)
+    n_groups = int(groups.max()) + 1
+    counts = np.vstack([history[(groups == g) & active].sum(axis=0) for g in range(n_groups)])
+    sizes = np.bincount(groups[active], minlength=n_groups)[:, None]
+    share = history[active].sum(axis=0) / active.sum()
+    return (counts + shrinkage * share) / (sizes + shrinkage)
+
+
+def group_popularity_counting_new_users(history, groups, shrinkage):
+    return group_popularity(history, groups, shrinkage, only_active=False)
+
+
 GRADERS = {
     "evaluation.check_recall_at_k": Grader(
         evaluation.check_recall_at_k, recall_at_k,
@@ -488,6 +509,13 @@ GRADERS = {
     "features.check_field_embedding": Grader(
         features.check_field_embedding, field_embedding,
         [(lambda values, weights, table: table[values].sum(axis=1), "plain sum")]),
+    "features.check_fold_in": Grader(
+        features.check_fold_in, fold_in,
+        [(lambda v, films, a, l2: np.linalg.solve(v.T @ v + a * v[films].T @ v[films],
+                                                   (1 + a) * v[films].sum(0)), "penalty")]),
+    "features.check_group_popularity": Grader(
+        features.check_group_popularity, group_popularity,
+        [(group_popularity_counting_new_users, "counts in neither")]),
     "graph.check_graph_bpr_gradient": Grader(
         graph.check_graph_bpr_gradient, graph_bpr_gradient,
         [(gradient_of_final_embeddings, "final embeddings"),

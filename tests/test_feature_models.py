@@ -228,3 +228,36 @@ def test_click_task_predicts_probabilities_that_separate_the_planted_clicks(plan
     assert log_loss(clicks, probabilities) < 0.5 * log_loss(clicks, base_rate)
     with pytest.raises(ValueError, match="rating"):
         model.fit(train.drop(columns="rating"), N_USERS, N_ITEMS)
+
+
+def _timed(frame):
+    return frame.assign(timestamp=np.arange(len(frame)))
+
+
+def test_a_history_field_describes_a_user_without_an_id_and_can_be_updated(planted):
+    from recsys_lab.fields import history_field
+
+    users, items, train, _ = planted
+    train = _timed(train)
+    model = FactorizationMachine(user_fields=Fields((users["colour"],)), item_fields=items,
+                                 user_history=3, min_user_rows=5, **FAST | {"use_ids": True})
+    newcomer = 0
+    few = train[train["user"] == newcomer].head(2)  # fewer rows than min_user_rows
+    fit_data = pd.concat([train[train["user"] != newcomer], few])
+    model.fit(fit_data, N_USERS, N_ITEMS)
+    assert model.user_fields_.names == ("colour", "history", "id")
+    assert model.user_fields_["id"].values[newcomer, 0] == 0  # no id vector of her own
+    np.testing.assert_array_equal(model.user_fields_["history"].values[newcomer],
+                                  [*(few["item"].to_numpy() + 1), 0])
+    before = model.score_items([newcomer])
+    # her profile changes after fitting: an empty history, the tables untouched
+    empty = history_field(fit_data[fit_data["user"] != newcomer], N_USERS, N_ITEMS, width=3)
+    assert model.update_fields(Fields((empty,))) is model
+    assert not (model.user_fields_["history"].values[newcomer] > 0).any()
+    assert not np.allclose(model.score_items([newcomer]), before)
+    with pytest.raises(ValueError, match="cannot replace 'id'"):
+        model.update_fields(Fields((model.user_fields_["id"],)))
+    with pytest.raises(ValueError, match="vocabulary"):
+        model.update_fields(Fields((history_field(fit_data, N_USERS, N_ITEMS + 1, 3),)))
+    with pytest.raises(ValueError, match="timestamp"):
+        model.fit(train.drop(columns="timestamp"), N_USERS, N_ITEMS)

@@ -169,3 +169,21 @@ def test_field_embedding_is_the_weighted_sum_of_rows():
     weights = np.array([[0.5, 0.5], [1.0, 0.0]])
     np.testing.assert_allclose(field_embedding(values, weights, table),
                                [(table[1] + table[3]) / 2, table[2]])
+
+
+def test_history_field_holds_each_users_first_films_in_time_order():
+    from recsys_lab.fields import history_field
+
+    frame = pd.DataFrame({"user": [0, 0, 0, 2, 0], "item": [4, 1, 3, 2, 0],
+                          "timestamp": [30, 10, 20, 5, 10]})
+    field = history_field(frame, n_users=3, n_items=5, width=2)
+    assert field.name == "history" and field.vocabulary[0] == "<none>"
+    # user 0: items 1 and 0 tie at t=10 (input order kept), then 3, then 4: the first two
+    np.testing.assert_array_equal(field.values, [[2, 1], [0, 0], [3, 0]])
+    np.testing.assert_allclose(field.weights, [[0.5, 0.5], [0, 0], [1, 0]])
+    with pytest.raises(ValueError, match="timestamp"):
+        history_field(frame.drop(columns="timestamp"), 3, 5)
+    with pytest.raises(ValueError, match="width"):
+        history_field(frame, 3, 5, width=0)
+    with pytest.raises(ValueError, match="outside"):
+        history_field(frame, 2, 5)

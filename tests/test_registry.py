@@ -159,6 +159,7 @@ def test_the_new_user_protocols_have_their_baselines_and_the_feature_models():
         for name in ("FM", "DeepFM", "DCN-v2"):
             entry = registry.get(name, protocol)
             assert entry.chapter == 10 and entry.params["task"] == "implicit"
+            assert entry.params["user_history"] == entry.params["min_user_rows"] == 10
             assert dict(entry.data_params) == {"user_fields": "user_fields",
                                                "item_fields": "item_fields"}
     assert registry.get("iALS", "COLD-USER+5").factory == registry.get("iALS", "TOPN").factory

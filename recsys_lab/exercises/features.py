@@ -237,3 +237,113 @@ def check_field_embedding(function: Callable) -> Feedback:
         shape_hint, "the weighted sum of the rows of embeddings that a row's values pick.",
         "correct: with weights 1/count a film's genre embedding is the mean of its genres' "
         "embeddings, and a row with no value gets the zero vector.")
+
+
+# --------------------------------------------------------------------------------------------
+# The new user: folding in, and popularity within a group
+# --------------------------------------------------------------------------------------------
+
+
+def _fold_in_by_definition(item_factors, films, alpha, l2) -> np.ndarray:
+    """``x_u = (Vᵀ C_u V + λI)⁻¹ Vᵀ C_u p_u`` with ``C_u`` built in full (the slow way)."""
+    n_items, d = item_factors.shape
+    preference = np.zeros(n_items)
+    preference[np.asarray(films, dtype=int)] = 1.0
+    confidence = np.diag(1.0 + alpha * preference)
+    system = item_factors.T @ confidence @ item_factors + l2 * np.eye(d)
+    return np.linalg.solve(system, item_factors.T @ confidence @ preference)
+
+
+def _fold_in_cases():
+    rng = np.random.default_rng(41)
+    return [(rng.normal(0, 0.3, (n_items, d)), rng.choice(n_items, n_films, replace=False),
+             np.float64(10.0), np.float64(5.0))
+            for n_items, d, n_films in ((30, 4, 3), (200, 8, 5), (50, 3, 12))]
+
+
+def _fold_in_mistakes(V, films, alpha, l2) -> list[tuple[np.ndarray, str]]:
+    mine = V[np.asarray(films, dtype=int)]
+    d = V.shape[1]
+    hint = "Hint: VᵀC_uV = VᵀV + α Σ_j v_j v_jᵀ and VᵀC_u p_u = (1 + α) Σ_j v_j."
+    return [
+        (np.linalg.solve(alpha * mine.T @ mine + l2 * np.eye(d), (1 + alpha) * mine.sum(0)),
+         f"the films she did not watch count too, with confidence 1: add VᵀV. {hint}"),
+        (np.linalg.solve(V.T @ V + alpha * mine.T @ mine + l2 * np.eye(d), mine.sum(0)),
+         f"the right-hand side is Vᵀ C_u p_u: her films have confidence 1 + α. {hint}"),
+        (np.linalg.solve(V.T @ V + alpha * mine.T @ mine, (1 + alpha) * mine.sum(0)),
+         f"you left out the penalty λI. {hint}"),
+    ]
+
+
+@_grader
+def check_fold_in(function: Callable) -> Feedback:
+    """Grade ``function(item_factors, films, alpha, l2) -> (d,)``: a new user's iALS vector
+    given the film factors ``V`` ``(n_items, d)`` and the ids of her films, without building
+    the ``n_items × n_items`` confidence matrix. Compared with the definition on random cases.
+    """
+    return _grade(
+        "fold_in", function, _fold_in_cases(), _fold_in_by_definition, _fold_in_mistakes,
+        lambda V, films, alpha, l2: f"V {V.shape}, {len(films)} films, α={alpha:g}, λ={l2:g}",
+        lambda got, expected: "return her vector only, one number per factor (d,).",
+        "x_u = (VᵀV + α Σ_j v_j v_jᵀ + λI)⁻¹ (1 + α) Σ_j v_j over her films j.",
+        "correct: one d × d solve per new user, after VᵀV once for everyone — which is why "
+        "iALS can take in a new user without refitting.")
+
+
+def _group_cases():
+    rng = np.random.default_rng(43)
+    cases = []
+    for n_users, n_items, n_groups, shrinkage in ((12, 9, 3, 0.0), (40, 15, 4, 10.0)):
+        history = (rng.random((n_users, n_items)) < 0.3).astype(float)
+        history[0] = 0.0  # a new user: counts neither in her group nor in p(i)
+        cases.append((history, rng.integers(0, n_groups, n_users), shrinkage))
+    return cases
+
+
+def _group_popularity(history, groups, shrinkage) -> np.ndarray:
+    import pandas as pd
+
+    from recsys_lab.baselines import GroupPopularity
+
+    users, items = np.nonzero(history)
+    frame = pd.DataFrame({"user": users, "item": items})
+    model = GroupPopularity(groups, shrinkage).fit(frame, *history.shape)
+    return model.group_scores_
+
+
+@_grader
+def check_group_popularity(function: Callable) -> Feedback:
+    """Grade ``function(history, groups, shrinkage) -> (n_groups, n_items)``: the scores
+    ``(c_g(i) + s p(i)) / (n_g + s)`` of :class:`recsys_lab.baselines.GroupPopularity`,
+    counting only users with a training interaction. ``history`` is a SciPy sparse 0/1
+    matrix ``(n_users, n_items)``, ``groups`` the group of each user.
+    """
+    import scipy.sparse as sp
+
+    if (not_a_function := _not_a_function("group_popularity", function)) is not None:
+        return not_a_function
+    hint = ("n_g counts the group's users with at least one interaction, and p(i) = c(i) / "
+            "(the number of such users overall).")
+    for history, groups, shrinkage in _group_cases():
+        expected = _group_popularity(history, groups, shrinkage)
+        case = f"group_popularity({history.shape[0]} users, s={shrinkage:g})"
+        got, error = _call(function, sp.csr_matrix(history), groups.copy(), shrinkage)
+        if error:
+            return Feedback(False, f"{case} raised {error}. Hint: {hint}")
+        answer = _as_float_array(got)
+        if answer is None or answer.shape != expected.shape:
+            return Feedback(False, f"{case} returned {_show(got)}, expected an array of shape "
+                                   f"{expected.shape}, one row per group. Hint: {hint}")
+        if not _close(answer, expected):
+            all_users = history.shape[0]
+            counts = np.vstack([history[groups == g].sum(0) for g in range(expected.shape[0])])
+            sizes = np.bincount(groups, minlength=expected.shape[0])[:, None]
+            share = history.sum(0) / all_users
+            with_new_users = (counts + shrinkage * share) / np.maximum(sizes + shrinkage, 1e-12)
+            if _close(answer, with_new_users):
+                return Feedback(False, f"{case}: a user without interactions (a new user) "
+                                       f"counts in neither n_g nor p(i). Hint: {hint}")
+            return Feedback(False, f"{case}: the scores differ from (c_g(i) + s·p(i)) / "
+                                   f"(n_g + s). Hint: {hint}")
+    return Feedback(True, "correct: one row of counts per group, smoothed towards everyone's "
+                          "popularity by s pseudo-users.")

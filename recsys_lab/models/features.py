@@ -63,7 +63,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_lab.base import EpochRecommender
-from recsys_lab.fields import NONE, Field, Fields
+from recsys_lab.fields import NONE, Field, Fields, history_field
 from recsys_lab.models._keras import keras, sample_negatives, tf
 from recsys_lab.models.ncf import bce_loss
 from recsys_lab.validation import (
@@ -72,6 +72,7 @@ from recsys_lab.validation import (
     NON_NEGATIVE,
     POSITIVE,
     SEED,
+    check_fitted,
     integer,
     integers,
     one_of,
@@ -297,6 +298,7 @@ def _id_field(ids_seen: np.ndarray, n: int) -> Field:
 
 
 _COMMON = {"user_fields": DATA, "item_fields": DATA, "use_ids": FLAG,
+           "user_history": integer(0), "min_user_rows": integer(1),
            "embedding_dim": integer(1), "n_negatives": integer(1), "epochs": integer(1),
            "batch_size": integer(1), "learning_rate": POSITIVE, "l2": NON_NEGATIVE,
            "seed": SEED}
@@ -318,7 +320,8 @@ class _FieldModel(EpochRecommender):
 
     @property
     def columns(self):
-        return ("user", "item") if self._task() == "implicit" else ("user", "item", "rating")
+        columns = ("user", "item") if self._task() == "implicit" else ("user", "item", "rating")
+        return columns + ("timestamp",) if self.user_history else columns
 
     def _task(self) -> str:
         return self.task
@@ -352,6 +355,58 @@ class _FieldModel(EpochRecommender):
                              "use_ids=True")
         return fields
 
+    def _with_history(self, fields, train: pd.DataFrame):
+        """``fields`` plus the "history" field of ``train`` when ``user_history`` > 0."""
+        if not self.user_history or not (fields is None or isinstance(fields, Fields)):
+            return fields  # (``_side`` reports a wrong type)
+        fields = fields if fields is not None else Fields(())
+        if "history" in fields.names:
+            raise ValueError("user_fields has a field named 'history', the name of the field "
+                             "that user_history adds")
+        history = history_field(train, self.n_users_, self.n_items_, int(self.user_history))
+        return Fields((*fields, history))
+
+    def update_fields(self, fields: Fields, side: str = "user"):
+        """Give a fitted model new values of some fields, without training; returns ``self``.
+
+        ``fields`` (a :class:`~recsys_lab.fields.Fields` with ``n_users`` or ``n_items`` rows)
+        replaces the fields of the same names on ``side``; each must have the fitted field's
+        vocabulary, since the learned tables are indexed by it. This is what a deployed model
+        does when a user's profile changes, e.g. a new user's first ratings entering her
+        "history" field (:func:`recsys_lab.fields.history_field` of the data that now
+        includes them): the tables stay as trained, only her inputs change. The id field
+        cannot be replaced.
+        """
+        check_fitted(self, "network_")
+        current = self._fitted_fields(side)
+        if not isinstance(fields, Fields):
+            raise ValueError(f"fields must be a recsys_lab.fields.Fields, got "
+                             f"{type(fields).__name__}")
+        encoder = self._encoder(side)
+        replaced = list(current)
+        for field in fields:
+            if field.name == "id" or field.name not in current.names:
+                known = [name for name in current.names if name != "id"]
+                raise ValueError(f"the fitted {side} fields are {known}; cannot replace "
+                                 f"{field.name!r}")
+            position = current.names.index(field.name)
+            if field.vocabulary != current[field.name].vocabulary:
+                raise ValueError(f"field {field.name!r} has another vocabulary than the fitted "
+                                 "one: its values would index the wrong rows of the tables")
+            if field.n_rows != current.n_rows:
+                raise ValueError(f"field {field.name!r} has {field.n_rows} rows, the fitted "
+                                 f"one {current.n_rows}")
+            encoder.value_ids[position] = tf.constant(field.values, "int32")
+            encoder.inputs_x[position] = tf.constant(field.weights, "float32")
+            replaced[position] = field
+        setattr(self, f"{side}_fields_", Fields(tuple(replaced)))
+        return self
+
+    def _fitted_fields(self, side: str) -> Fields:
+        if side not in SIDES:
+            raise ValueError(f"side must be 'user' or 'item', got {side!r}")
+        return getattr(self, f"{side}_fields_")
+
     def build_encoders(self) -> None:
         """``user_encoder_`` and ``item_encoder_``, the :class:`FieldEncoder` of each side."""
         k = self.embedding_dim
@@ -365,8 +420,9 @@ class _FieldModel(EpochRecommender):
 
     def _start(self, train: pd.DataFrame) -> None:
         users, items = train["user"].to_numpy(), train["item"].to_numpy()
-        self.user_fields_ = self._side(self.user_fields, self.n_users_, "user",
-                                       np.bincount(users, minlength=self.n_users_) > 0)
+        user_rows = np.bincount(users, minlength=self.n_users_)
+        self.user_fields_ = self._side(self._with_history(self.user_fields, train),
+                                       self.n_users_, "user", user_rows >= self.min_user_rows)
         self.item_fields_ = self._side(self.item_fields, self.n_items_, "item",
                                        np.bincount(items, minlength=self.n_items_) > 0)
         ratings = train["rating"].to_numpy(dtype=float) if "rating" in train else None
@@ -588,6 +644,13 @@ _PARAMETERS_DOC = """
     epochs, batch_size, learning_rate : Adam's schedule.
     l2 : float, the penalty on the embeddings and weights of the values a batch uses.
     seed : int.
+    user_history : int ≥ 0; if positive, each user's first ``user_history`` training films
+        (by ``timestamp``, which ``train`` must then have) become one more user field,
+        "history" (:func:`recsys_lab.fields.history_field`): a user is described by what she
+        rated, through the films' history vectors, even without an id vector of her own.
+    min_user_rows : int ≥ 1; a user with fewer training rows has no id vector (her id is
+        "none"), so a user with a handful of ratings is described by her fields alone instead
+        of by an id vector fitted to those few ratings.
 """
 
 
@@ -605,7 +668,8 @@ class FactorizationMachine(_PairwiseInteractions, _FieldModel):
 
     def __init__(self, user_fields=None, item_fields=None, use_ids=True, task="rating",
                  embedding_dim=16, n_negatives=2, epochs=15, batch_size=4096,
-                 learning_rate=0.01, l2=0.1, seed=0):
+                 learning_rate=0.01, l2=0.1, seed=0, user_history=0,
+                 min_user_rows=1):
         self.user_fields = user_fields
         self.item_fields = item_fields
         self.use_ids = use_ids
@@ -617,6 +681,8 @@ class FactorizationMachine(_PairwiseInteractions, _FieldModel):
         self.learning_rate = learning_rate
         self.l2 = l2
         self.seed = seed
+        self.user_history = user_history
+        self.min_user_rows = min_user_rows
 
     def build_network(self) -> keras.Model:
         """:func:`fm_network`; an override must keep the layers ``user_fields``,
@@ -629,7 +695,8 @@ class _DeepModel(_FieldModel):
 
     def __init__(self, user_fields=None, item_fields=None, use_ids=True, task="rating",
                  embedding_dim=16, hidden_units=(64, 32), n_negatives=2, epochs=8,
-                 batch_size=4096, learning_rate=0.003, l2=0.1, seed=0):
+                 batch_size=4096, learning_rate=0.003, l2=0.1, seed=0, user_history=0,
+                 min_user_rows=1):
         self.user_fields = user_fields
         self.item_fields = item_fields
         self.use_ids = use_ids
@@ -642,6 +709,8 @@ class _DeepModel(_FieldModel):
         self.learning_rate = learning_rate
         self.l2 = l2
         self.seed = seed
+        self.user_history = user_history
+        self.min_user_rows = min_user_rows
 
 
 class WideAndDeep(_DeepModel):
@@ -690,9 +759,11 @@ class DCNv2(_DeepModel):
 
     def __init__(self, user_fields=None, item_fields=None, use_ids=True, task="rating",
                  embedding_dim=16, n_cross_layers=2, hidden_units=(64, 32), n_negatives=2,
-                 epochs=8, batch_size=4096, learning_rate=0.003, l2=0.1, seed=0):
+                 epochs=8, batch_size=4096, learning_rate=0.003, l2=0.1, seed=0, user_history=0,
+                 min_user_rows=1):
         super().__init__(user_fields, item_fields, use_ids, task, embedding_dim, hidden_units,
-                         n_negatives, epochs, batch_size, learning_rate, l2, seed)
+                         n_negatives, epochs, batch_size, learning_rate, l2, seed,
+                         user_history=user_history, min_user_rows=min_user_rows)
         self.n_cross_layers = n_cross_layers
 
     def build_network(self) -> keras.Model:
@@ -718,7 +789,7 @@ class MultiTask(_FieldModel):
     Parameters
     ----------
     user_fields, item_fields, use_ids, embedding_dim, n_negatives, epochs, batch_size,
-    learning_rate, l2, seed : as :class:`FactorizationMachine`.
+    learning_rate, l2, seed, user_history, min_user_rows : as :class:`FactorizationMachine`.
     architecture : ``"shared_bottom"`` or ``"mmoe"``.
     n_experts : int, experts of the MMoE (unused by shared-bottom).
     expert_units : widths of each expert's (or the shared bottom's) ReLU layers.
@@ -729,12 +800,12 @@ class MultiTask(_FieldModel):
     hyperparameters = {**_COMMON, "architecture": one_of(*ARCHITECTURES),
                        "n_experts": integer(1), "expert_units": integers(1),
                        "hidden_units": integers(1), "rating_weight": NON_NEGATIVE}
-    columns = ("user", "item", "rating")
 
     def __init__(self, user_fields=None, item_fields=None, use_ids=True,
                  architecture="shared_bottom", n_experts=4, expert_units=(64,),
                  hidden_units=(32,), rating_weight=1.0, embedding_dim=16, n_negatives=2,
-                 epochs=12, batch_size=4096, learning_rate=0.003, l2=0.1, seed=0):
+                 epochs=12, batch_size=4096, learning_rate=0.003, l2=0.1, seed=0, user_history=0,
+                 min_user_rows=1):
         self.user_fields = user_fields
         self.item_fields = item_fields
         self.use_ids = use_ids
@@ -750,6 +821,8 @@ class MultiTask(_FieldModel):
         self.learning_rate = learning_rate
         self.l2 = l2
         self.seed = seed
+        self.user_history = user_history
+        self.min_user_rows = min_user_rows
 
     def _task(self) -> str:
         return "rating"
