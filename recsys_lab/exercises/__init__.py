@@ -58,6 +58,22 @@ def call_safely(function: Callable, *args):
         return None, _describe_error(error)
 
 
+def call_quietly(function: Callable, *args):
+    """:func:`call_safely` with NumPy's floating-point warnings silenced: a division by zero
+    in the student's code gives the NaN the check then explains, in a notebook as under
+    ``-W error``."""
+    with np.errstate(all="ignore"):
+        return call_safely(function, *args)
+
+
+def same_values(got: np.ndarray, expected: np.ndarray) -> bool:
+    """Whether ``got`` has ``expected``'s shape and values (NaN never matches)."""
+    if got.shape != expected.shape:
+        return False
+    with np.errstate(all="ignore"):
+        return bool(np.allclose(got, expected, rtol=1e-6, atol=1e-9))
+
+
 def as_float_array(value) -> np.ndarray | None:
     """``value`` as a float array, or None when it is not an array of real numbers.
 

@@ -20,22 +20,11 @@ from recsys_lab.exercises import (
     _show,
 )
 from recsys_lab.exercises import as_float_array as _as_float_array
-from recsys_lab.exercises import call_safely as _call_safely
+from recsys_lab.exercises import call_quietly as _call_quietly
+from recsys_lab.exercises import same_values as _same_values
 from recsys_lab.scratch.fm import cross_layer as _cross_layer
 from recsys_lab.scratch.fm import field_embedding as _field_embedding
 from recsys_lab.scratch.fm import fm_pairwise_naive as _fm_pairwise_naive
-
-
-def _call(function: Callable, *args):
-    with np.errstate(all="ignore"):
-        return _call_safely(function, *args)
-
-
-def _close(got: np.ndarray, expected: np.ndarray) -> bool:
-    if got.shape != expected.shape:
-        return False
-    with np.errstate(all="ignore"):
-        return bool(np.allclose(got, expected, rtol=1e-6, atol=1e-9))
 
 
 def _grade(name: str, function: Callable, cases, reference: Callable, mistakes: Callable,
@@ -50,7 +39,7 @@ def _grade(name: str, function: Callable, cases, reference: Callable, mistakes: 
     for args in cases:
         expected = reference(*args)
         case = f"{name}({describe(*args)})"
-        got, error = _call(function, *(np.array(a, copy=True) for a in args))
+        got, error = _call_quietly(function, *(np.array(a, copy=True) for a in args))
         if error:
             return Feedback(False, f"{case} raised {error}. Hint: {hint}")
         answer = _as_float_array(got)
@@ -61,10 +50,10 @@ def _grade(name: str, function: Callable, cases, reference: Callable, mistakes: 
             extra = shape_hint(answer.shape, expected.shape) or hint
             return Feedback(False, f"{case} has shape {answer.shape}, expected "
                                    f"{expected.shape}. Hint: {extra}")
-        if _close(answer, expected):
+        if _same_values(answer, expected):
             continue
         for mistake, message in mistakes(*args):
-            if _close(answer, mistake):
+            if _same_values(answer, mistake):
                 return Feedback(False, f"{case}: {message}")
         with np.errstate(all="ignore"):
             gap = np.abs(answer - expected)
@@ -327,20 +316,20 @@ def check_group_popularity(function: Callable) -> Feedback:
     for history, groups, shrinkage in _group_cases():
         expected = _group_popularity(history, groups, shrinkage)
         case = f"group_popularity({history.shape[0]} users, s={shrinkage:g})"
-        got, error = _call(function, sp.csr_matrix(history), groups.copy(), shrinkage)
+        got, error = _call_quietly(function, sp.csr_matrix(history), groups.copy(), shrinkage)
         if error:
             return Feedback(False, f"{case} raised {error}. Hint: {hint}")
         answer = _as_float_array(got)
         if answer is None or answer.shape != expected.shape:
             return Feedback(False, f"{case} returned {_show(got)}, expected an array of shape "
                                    f"{expected.shape}, one row per group. Hint: {hint}")
-        if not _close(answer, expected):
+        if not _same_values(answer, expected):
             all_users = history.shape[0]
             counts = np.vstack([history[groups == g].sum(0) for g in range(expected.shape[0])])
             sizes = np.bincount(groups, minlength=expected.shape[0])[:, None]
             share = history.sum(0) / all_users
             with_new_users = (counts + shrinkage * share) / np.maximum(sizes + shrinkage, 1e-12)
-            if _close(answer, with_new_users):
+            if _same_values(answer, with_new_users):
                 return Feedback(False, f"{case}: a user without interactions (a new user) "
                                        f"counts in neither n_g nor p(i). Hint: {hint}")
             return Feedback(False, f"{case}: the scores differ from (c_g(i) + s·p(i)) / "

@@ -19,25 +19,11 @@ from recsys_lab.exercises import (
     _show,
 )
 from recsys_lab.exercises import as_float_array as _as_float_array
-from recsys_lab.exercises import call_safely as _call_safely
+from recsys_lab.exercises import call_quietly as _call_quietly
+from recsys_lab.exercises import same_values as _same_values
 from recsys_lab.scratch.graph import bipartite_adjacency as _bipartite_adjacency
 from recsys_lab.scratch.graph import normalize_symmetric as _normalize_symmetric
 from recsys_lab.scratch.graph import propagate as _propagate
-
-
-def _call(function: Callable, *args):
-    """:func:`call_safely` with NumPy's floating-point warnings silenced: a division by a zero
-    degree gives the NaN the check then explains, in a notebook as under ``-W error``."""
-    with np.errstate(all="ignore"):
-        return _call_safely(function, *args)
-
-
-def _close(got: np.ndarray, expected: np.ndarray) -> bool:
-    """Whether ``got`` has ``expected``'s shape and values (NaN never matches)."""
-    if got.shape != expected.shape:
-        return False
-    with np.errstate(all="ignore"):
-        return bool(np.allclose(got, expected, rtol=1e-6, atol=1e-9))
 
 
 def _sigmoid(x: float) -> float:
@@ -127,7 +113,7 @@ def check_normalized_adjacency(function: Callable) -> Feedback:
         expected = _normalized(interactions)
         case = (f"{name} of the {n_users} × {n_items} interactions "
                 f"{_show(interactions.astype(int).tolist())}")
-        got, error = _call(function, interactions.copy())
+        got, error = _call_quietly(function, interactions.copy())
         if error:
             return Feedback(False, f"{case} raised {error}. Hint: build A = [[0, R], [Rᵀ, 0]] "
                                    "(np.block or scipy.sparse.bmat), then scale it by the "
@@ -153,13 +139,13 @@ def check_normalized_adjacency(function: Callable) -> Feedback:
                                    "0 · ∞ = NaN). Hint: give such nodes a scale of 0, e.g. "
                                    "np.divide(1, np.sqrt(degree), out=np.zeros_like(degree), "
                                    "where=degree > 0): their rows and columns stay zero.")
-        if _close(answer, expected):
+        if _same_values(answer, expected):
             continue
         for mistake, message in _adjacency_mistakes(interactions):
-            if _close(answer, mistake):
+            if _same_values(answer, mistake):
                 return Feedback(False, f"{case}: {message}")
         connected = np.ix_(~isolated, ~isolated)
-        if _close(answer[connected], expected[connected]):
+        if _same_values(answer[connected], expected[connected]):
             return Feedback(False, f"{case} is right except where "
                                    f"{_nodes(np.flatnonzero(isolated), n_users)} no "
                                    "interaction (no edge): their rows and columns should be "
@@ -232,7 +218,7 @@ def check_layer_combination(function: Callable) -> Feedback:
         expected = np.mean(_propagate(normalized, embeddings, n_layers), axis=0)
         case = (f"{name}(normalized {normalized.shape}, embeddings {embeddings.shape}, "
                 f"n_layers={n_layers})")
-        got, error = _call(function, normalized.copy(), embeddings.copy(), n_layers)
+        got, error = _call_quietly(function, normalized.copy(), embeddings.copy(), n_layers)
         if error:
             return Feedback(False, f"{case} raised {error}. Hint: start from E = embeddings, "
                                    "apply E ← normalized @ E n_layers times (none for 0) and "
@@ -248,10 +234,10 @@ def check_layer_combination(function: Callable) -> Feedback:
         if answer.shape != expected.shape:
             return Feedback(False, f"{case} has shape {answer.shape}, expected "
                                    f"{expected.shape}, like the embeddings.")
-        if _close(answer, expected):
+        if _same_values(answer, expected):
             continue
         for mistake, message in _layer_mistakes(normalized, embeddings, n_layers):
-            if _close(answer, mistake):
+            if _same_values(answer, mistake):
                 return Feedback(False, f"{case}: {message}")
         if n_layers == 0:
             return Feedback(False, f"{case} should return the embeddings unchanged: with no "
@@ -358,7 +344,7 @@ def check_graph_bpr_gradient(function: Callable) -> Feedback:
         case = (f"{name}(normalized {normalized.shape}, embeddings {embeddings.shape}, "
                 f"n_layers={n_layers}, user={user}, positive={positive}, "
                 f"negative={negative})")
-        got, error = _call(function, normalized.copy(), embeddings.copy(), n_layers, user,
+        got, error = _call_quietly(function, normalized.copy(), embeddings.copy(), n_layers, user,
                            positive, negative)
         if error:
             return Feedback(False, f"{case} raised {error}. Hint: user, positive and negative "
@@ -374,10 +360,10 @@ def check_graph_bpr_gradient(function: Callable) -> Feedback:
             return Feedback(False, f"{case} has shape {answer.shape}, expected "
                                    f"{expected.shape}: one gradient row per node, like the "
                                    f"embeddings{three}.")
-        if _close(answer, expected):
+        if _same_values(answer, expected):
             continue
         for mistake, message in _gradient_mistakes(*case_args):
-            if _close(answer, mistake):
+            if _same_values(answer, mistake):
                 return Feedback(False, f"{case}: {message}")
         return Feedback(False, f"{case} is wrong. Hint: with x = e_u · (e_i − e_j) and "
                                "w = −σ(−x), the gradient with respect to e is G with rows "
