@@ -125,7 +125,7 @@ class Comparison:
             return _number(value, digits, _MINUS)
 
         details = (f"{self.confidence * 100:g}% interval {number(low)} to {number(high)}, "
-                   f"{self.n} {unit}")
+                   f"{self.n:,} {unit}")
         if self.p_value is not None:
             details += (", p < 0.001" if self.p_value < 0.001
                         else f", p = {self.p_value:.2g}")

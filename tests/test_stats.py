@@ -364,3 +364,12 @@ def test_compare_over_seeds_rejects_bad_values(a, b, message):
 def test_public_names():
     assert set(stats.__all__) == {"Comparison", "Spread", "paired_bootstrap",
                                   "paired_hit_test", "seed_spread", "compare_over_seeds"}
+
+
+def test_describe_groups_thousands():
+    from recsys_lab.stats import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    a = rng.random(20_000)
+    sentence = paired_bootstrap(a, a + 1.0).describe("A", "B", unit="test ratings")
+    assert sentence.endswith("20,000 test ratings)")
