@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
-GLUED = ("01_data_and_evaluation", "02_matrix_factorization", "08_gans", "09_graph_networks",
-         "10_feature_models", "10b_new_user", "11d_leaderboard_cold_user")
+GLUED = ("01_data_and_evaluation", "02_matrix_factorization", "03_neural_cf", "06_rnn_sequences",
+         "08_gans", "09_graph_networks", "10_feature_models", "10b_new_user",
+         "11d_leaderboard_cold_user")
 #: Hand-typed figures a chapter may state (dataset facts, cited published results).
 ALLOWED: dict[str, set[str]] = {
     "01_data_and_evaluation": {
@@ -28,6 +29,11 @@ ALLOWED: dict[str, set[str]] = {
         "30%",  # the density of the toy matrix, a setting of synthetic_ratings
         "0.935", "0.919",  # Surprise SVD and SVD++ RMSE, 5-fold CV with defaults (reference)
     },
+    "03_neural_cf": {
+        "70%",  # the watch probability of the synthetic circle data, a setting
+        "95%",  # the confidence level of a bootstrap interval, a setting
+    },
+    "06_rnn_sequences": set(),
     "08_gans": set(),
     "09_graph_networks": set(),
     "10_feature_models": {
