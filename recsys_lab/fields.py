@@ -41,6 +41,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_lab.features import AGE_BOUNDS, KG_RELATIONS
+from recsys_lab.splits import history_positions
 
 #: The name of value id 0 in every vocabulary.
 NONE = "<none>"
@@ -403,10 +404,7 @@ def history_field(interactions: pd.DataFrame, n_users: int, n_items: int,
     if len(users) and (users.min() < 0 or users.max() >= n_users or items.min() < 0
                        or items.max() >= n_items):
         raise ValueError(f"interactions has ids outside [0, {n_users}) × [0, {n_items})")
-    order = np.lexsort((interactions["timestamp"].to_numpy(), users))  # stable within ties
-    users, items = users[order], items[order]
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else []
-    position = np.arange(len(users)) - np.repeat(starts, np.diff(np.r_[starts, len(users)]))
+    position = history_positions(interactions)
     keep = position < width
     values = np.zeros((n_users, width), dtype=np.int64)
     values[users[keep], position[keep]] = items[keep] + 1

@@ -106,15 +106,31 @@ def topn_split(ratings: pd.DataFrame, seed: int = 0, test_fraction: float = 0.2)
     rng = np.random.default_rng(seed)
     users = ratings["user"].to_numpy()
     # A random key per row; a row's rank among its user's keys decides where it goes.
-    order = np.lexsort((rng.random(len(ratings)), users))
+    rank_in_user = _rank_within_user(users, rng.random(len(ratings)))
+    n_test = np.round(test_fraction * np.bincount(users)).astype(int)[users]
+    is_test = rank_in_user < n_test
+    return Split(ratings[~is_test], ratings[is_test])
+
+
+def _rank_within_user(users: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Each row's 0-based rank among its user's rows, ordered by ``key``; ties keep the
+    order of the input (``np.lexsort`` is stable)."""
+    order = np.lexsort((key, users))
     sorted_users = users[order]
     starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
-    counts = np.diff(np.r_[starts, len(order)])
-    rank_in_user = np.arange(len(order)) - np.repeat(starts, counts)
-    n_test = np.repeat(np.round(test_fraction * counts).astype(int), counts)
-    is_test = np.zeros(len(ratings), dtype=bool)
-    is_test[order] = rank_in_user < n_test
-    return Split(ratings[~is_test], ratings[is_test])
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    return rank
+
+
+def history_positions(ratings: pd.DataFrame) -> np.ndarray:
+    """Each row's position in its user's history in time order: 0 for the user's first
+    interaction; ties keep the order of the input. Shape ``(len(ratings),)``, int64."""
+    missing = [c for c in ("user", "timestamp") if c not in ratings.columns]
+    if missing:
+        raise ValueError(f"ratings is missing column(s) {missing}: positions in a history "
+                         "follow the timestamps")
+    return _rank_within_user(ratings["user"].to_numpy(), ratings["timestamp"].to_numpy())
 
 
 def sort_by_time(ratings: pd.DataFrame) -> pd.DataFrame:
@@ -214,14 +230,7 @@ def cold_user_split(
     rng = np.random.default_rng(seed)
     n_cold = int(round(cold_fraction * len(pool)))
     cold_users = np.sort(rng.choice(pool, size=n_cold, replace=False)).astype(np.int64)
-    # Each row's position in its user's history, in time order (stable: ties keep input order).
-    order = np.argsort(ratings["timestamp"].to_numpy(), kind="stable")
-    order = order[np.argsort(users[order], kind="stable")]
-    sorted_users = users[order]
-    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
-    counts = np.diff(np.r_[starts, len(order)])
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order)) - np.repeat(starts, counts)
+    rank = history_positions(ratings)
     is_cold = np.isin(users, cold_users)
     in_train = ~is_cold | (rank < n_known)
     in_test = is_cold & (rank >= max_known)

@@ -177,3 +177,13 @@ def test_every_movielens_cold_user_has_at_least_ten_test_items():
         assert len(split.cold_users) == round(0.2 * data.n_users)
         per_user = split.test.groupby("user").size().reindex(split.cold_users, fill_value=0)
         assert per_user.min() >= 10, protocol
+
+
+def test_history_positions_follow_time_and_keep_ties_in_input_order():
+    from recsys_lab.splits import history_positions
+
+    frame = pd.DataFrame({"user": [1, 0, 1, 0, 1], "item": [0, 1, 2, 3, 4],
+                          "timestamp": [5, 9, 5, 3, 1]})
+    np.testing.assert_array_equal(history_positions(frame), [1, 1, 2, 0, 0])
+    with pytest.raises(ValueError, match="timestamp"):
+        history_positions(frame.drop(columns="timestamp"))
