@@ -278,6 +278,53 @@ def sweep(
 # --------------------------------------------------------------------------------------------
 
 
+def hits_by_user(
+    model,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    *,
+    n_negatives: int | None = None,
+    k: int = 10,
+    seed: int = 0,
+) -> dict[int, np.ndarray]:
+    """Whether each (user, test item) pair is a hit at K, by user: ``{user: bool array}``.
+
+    A pair is a hit if fewer than ``k`` negatives score above its test item (a tie counts
+    half). The negatives are every item the user never interacted with (in ``train`` or
+    ``test``), or, with ``n_negatives``, that many drawn uniformly from them for each pair
+    (seeded by ``seed``). Each user's array follows the order of her rows in ``test``.
+    ``model`` must be fitted. The per-user means pair two models user by user
+    (:mod:`recsys_lab.stats`); :func:`sampled_hit_rate` and :func:`full_hit_rate` average
+    all pairs.
+    """
+    rng = np.random.default_rng(seed)
+    seen = interaction_matrix(pd.concat([train[["user", "item"]], test[["user", "item"]]]),
+                              model.n_users_, model.n_items_).toarray().astype(bool)
+    users = np.unique(test["user"].to_numpy())
+    positives = test.groupby("user")["item"].apply(np.asarray)
+    # Full ranking scores users in batches; sampling scores one user at a time, in user
+    # order, so that the draws and the scores stay those of the per-user definition.
+    step = 256 if n_negatives is None else 1
+    hits = {}
+    for start in range(0, len(users), step):
+        batch = users[start:start + step]
+        scores = np.asarray(model.score_items(batch), dtype=float)
+        for row, user in enumerate(batch):
+            unseen = np.flatnonzero(~seen[user])
+            positive = scores[row][positives[user]]
+            if n_negatives is None:
+                negative = np.sort(scores[row][unseen])
+                right = np.searchsorted(negative, positive, side="right")
+                above = len(negative) - right
+                ties = right - np.searchsorted(negative, positive, side="left")
+            else:
+                drawn = rng.choice(unseen, size=(len(positive), n_negatives))
+                above = (scores[row][drawn] > positive[:, None]).sum(1)
+                ties = (scores[row][drawn] == positive[:, None]).sum(1)
+            hits[int(user)] = above + 0.5 * ties < k
+    return hits
+
+
 def sampled_hit_rate(
     model,
     train: pd.DataFrame,
@@ -295,20 +342,8 @@ def sampled_hit_rate(
     fitted. Shown beside full ranking to make a point: this number is inflated and can
     even order models differently (Krichene & Rendle 2020).
     """
-    rng = np.random.default_rng(seed)
-    n_items = model.n_items_
-    seen = interaction_matrix(pd.concat([train[["user", "item"]], test[["user", "item"]]]),
-                              model.n_users_, n_items).tolil().rows
-    hits = []
-    for user, positives in test.groupby("user")["item"]:
-        scores = np.asarray(model.score_items([user]))[0]
-        pool = np.setdiff1d(np.arange(n_items), seen[user], assume_unique=True)
-        negatives = rng.choice(pool, size=(len(positives), n_negatives))
-        positive_scores = scores[positives.to_numpy()][:, None]
-        above = (scores[negatives] > positive_scores).sum(1)
-        ties = (scores[negatives] == positive_scores).sum(1)
-        hits.append(above + 0.5 * ties < k)
-    return float(np.concatenate(hits).mean())
+    hits = hits_by_user(model, train, test, n_negatives=n_negatives, k=k, seed=seed)
+    return float(np.concatenate(list(hits.values())).mean())
 
 
 def full_hit_rate(model, train: pd.DataFrame, test: pd.DataFrame, k: int = 10) -> float:
@@ -318,22 +353,7 @@ def full_hit_rate(model, train: pd.DataFrame, test: pd.DataFrame, k: int = 10) -
     (a tie counts half), but all unseen items (in neither ``train`` nor ``test``) are the
     negatives instead of 100 random ones. ``model`` must be fitted.
     """
-    seen = interaction_matrix(pd.concat([train[["user", "item"]], test[["user", "item"]]]),
-                              model.n_users_, model.n_items_).toarray().astype(bool)
-    hits = []
-    users = np.unique(test["user"].to_numpy())
-    positives = test.groupby("user")["item"].apply(np.asarray)
-    for start in range(0, len(users), 256):
-        batch = users[start:start + 256]
-        scores = np.asarray(model.score_items(batch), dtype=float)
-        for row, user in enumerate(batch):
-            negative = np.sort(scores[row][~seen[user]])
-            positive = scores[row][positives[user]]
-            above = len(negative) - np.searchsorted(negative, positive, side="right")
-            ties = np.searchsorted(negative, positive, side="right") - np.searchsorted(
-                negative, positive, side="left")
-            hits.append(above + 0.5 * ties < k)
-    return float(np.concatenate(hits).mean())
+    return float(np.concatenate(list(hits_by_user(model, train, test, k=k).values())).mean())
 
 
 class ScoreCache:

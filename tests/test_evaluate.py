@@ -217,3 +217,23 @@ def test_per_user_metrics_refuses_rating_and_stray_candidates():
         per_user_metrics(model, TRAIN, TRAIN, "RATING")
     with pytest.raises(ValueError, match="COLD protocol only"):
         per_user_metrics(model, TRAIN, TRAIN, "TOPN", candidates=[1])
+
+
+def test_hits_by_user_by_hand_and_as_the_hit_rates_average():
+    from recsys_lab.evaluate import full_hit_rate, hits_by_user, sampled_hit_rate
+
+    scores = np.tile(np.arange(12, 0, -1.0), (2, 1))  # item 0 best, item 11 worst
+    test = pd.DataFrame({"user": [0, 0, 1], "item": [2, 11, 3]})
+    model = FixedScores(scores).fit(TRAIN, 2, 12)
+    # User 0 interacted with items 0, 2 and 11: only unseen item 1 is above item 2, and
+    # eight unseen items are above item 11. User 1 (items 1 and 3): items 0 and 2 are
+    # above item 3.
+    hits = hits_by_user(model, TRAIN, test, k=2)
+    np.testing.assert_array_equal(hits[0], [True, False])
+    np.testing.assert_array_equal(hits[1], [False])
+    np.testing.assert_array_equal(hits_by_user(model, TRAIN, test, k=3)[1], [True])
+    all_pairs = np.concatenate(list(hits_by_user(model, TRAIN, test).values()))
+    assert full_hit_rate(model, TRAIN, test) == pytest.approx(all_pairs.mean())
+    sampled = hits_by_user(model, TRAIN, test, n_negatives=3, seed=4)
+    assert sampled_hit_rate(model, TRAIN, test, n_negatives=3, seed=4) == pytest.approx(
+        np.concatenate(list(sampled.values())).mean())
