@@ -15,8 +15,8 @@ export RECSYS_LAB_DATA ?= $(HOME)/.cache/recsys_lab
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: all setup lock data assets cache-check book lab test unit notebooks lint student grade \
-	bench clean
+.PHONY: all setup lock wheelhouse data assets cache-check book lab test unit notebooks lint \
+	student grade bench clean
 
 all: book
 
@@ -119,6 +119,12 @@ book: setup assets data cache-check
 
 lab: setup data
 	$(BIN)/jupyter lab book/
+
+# Every pinned package as a file, for lab machines without the registries (book/teaching.md):
+# there, `PIP_NO_INDEX=1 PIP_FIND_LINKS=wheelhouse make setup` installs from these alone.
+wheelhouse: setup
+	$(BIN)/pip download --quiet --no-deps -r requirements.lock -d wheelhouse
+	@echo "wheelhouse/: $$(ls wheelhouse | wc -l) files"
 
 lint: setup
 	$(BIN)/ruff check recsys_lab tests benchmarks
