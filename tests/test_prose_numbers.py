@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
-GLUED = ("01_data_and_evaluation", "02_matrix_factorization", "03_neural_cf", "06_rnn_sequences",
-         "08_gans", "09_graph_networks", "10_feature_models", "10b_new_user",
-         "11d_leaderboard_cold_user")
+GLUED = ("01_data_and_evaluation", "02_matrix_factorization", "03_neural_cf", "04_autoencoders",
+         "05_content_cold_start", "06_rnn_sequences", "07_attention", "08_gans",
+         "09_graph_networks", "10_feature_models", "10b_new_user", "11a_leaderboard_rating_cold",
+         "11b_leaderboard_topn", "11c_leaderboard_seq", "11d_leaderboard_cold_user")
 #: Hand-typed figures a chapter may state (dataset facts, cited published results).
 ALLOWED: dict[str, set[str]] = {
     "01_data_and_evaluation": {
@@ -33,13 +34,30 @@ ALLOWED: dict[str, set[str]] = {
         "70%",  # the watch probability of the synthetic circle data, a setting
         "95%",  # the confidence level of a bootstrap interval, a setting
     },
+    "04_autoencoders": {
+        "0.2", "0.001",  # Liang et al.'s published β cap and learning rate (cited)
+    },
+    "05_content_cold_start": {
+        "20%",  # the COLD protocol's definition (a seeded 20% of items held out), a setting
+    },
     "06_rnn_sequences": set(),
+    "07_attention": set(),
     "08_gans": set(),
     "09_graph_networks": set(),
     "10_feature_models": {
         "95%",  # the confidence level of a bootstrap interval, a setting
     },
     "10b_new_user": set(),
+    "11a_leaderboard_rating_cold": {
+        "95%",  # the confidence level of a bootstrap interval, a setting
+    },
+    "11b_leaderboard_topn": {
+        "95%",  # the confidence level of a bootstrap interval, a setting
+    },
+    "11c_leaderboard_seq": {
+        "95%",  # the confidence level of a bootstrap interval, a setting
+    },
+    "11d_leaderboard_cold_user": set(),
 }
 
 _GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`]*)`")
