@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from recsys_lab.datasets import synthetic_ratings
 from recsys_lab.evaluate import Validation
@@ -13,7 +14,14 @@ from recsys_lab.models.mf import (
     SGDMatrixFactorization,
     implicit_targets,
 )
-from recsys_lab.scratch.mf import mf_gradients, mf_loss, numerical_gradient
+from recsys_lab.scratch.mf import (
+    add_rows,
+    als_half_step,
+    mf_gradients,
+    mf_loss,
+    numerical_gradient,
+    sgd_step,
+)
 from recsys_lab.splits import rating_split, topn_split
 
 
@@ -42,16 +50,35 @@ def test_analytic_gradient_matches_central_differences(l2, l2_bias):
 def test_one_sgd_batch_is_a_gradient_step():
     """A batch holding every rating moves each parameter by −lr × the full gradient."""
     params, users, items, ratings = random_problem(seed=1)
-    model = SGDMatrixFactorization(n_factors=3, learning_rate=0.01, l2=0.2, l2_bias=0.05)
-    model.global_mean_ = params["global_mean"]
-    model.user_bias_, model.item_bias_ = params["user_bias"].copy(), params["item_bias"].copy()
-    model.user_factors_ = params["user_factors"].copy()
-    model.item_factors_ = params["item_factors"].copy()
-    model._step(users, items, ratings)
+    stepped = {name: np.copy(value) for name, value in params.items()}
+    sgd_step(stepped, users, items, ratings, learning_rate=0.01, l2=0.2, l2_bias=0.05)
     gradients = mf_gradients(params, users, items, ratings, 0.2, 0.05)
-    stepped = model.parameters()
     for name, gradient in gradients.items():
         np.testing.assert_allclose(stepped[name], params[name] - 0.01 * gradient, atol=1e-12)
+
+
+def test_add_rows_sums_repeated_rows():
+    target = np.zeros((3, 2))
+    add_rows(target, np.array([2, 0, 2]), np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
+    np.testing.assert_array_equal(target, [[3, 4], [0, 0], [6, 8]])
+
+
+def test_als_half_step_solves_each_rows_normal_equations():
+    """Row by row: (A_nᵀA_n + c_n Λ) x_n = A_nᵀ y_n, and a row without ratings gets 0."""
+    rng = np.random.default_rng(2)
+    observed = rng.random((6, 5)) < 0.5
+    observed[3] = False  # a row without ratings
+    mask = sp.csr_matrix(observed.astype(float))
+    targets = mask.multiply(rng.normal(size=mask.shape)).tocsr()
+    fixed, penalty = rng.normal(size=(5, 2)), np.array([0.3, 0.3, 0.1])
+    solved = als_half_step(mask, targets, fixed, penalty)
+    augmented = np.hstack([fixed, np.ones((5, 1))])
+    for row in range(6):
+        rated = mask[row].toarray().ravel() > 0
+        a, y = augmented[rated], targets[row].toarray().ravel()[rated]
+        system = a.T @ a + max(rated.sum(), 1) * np.diag(penalty)
+        np.testing.assert_allclose(solved[row], np.linalg.solve(system, a.T @ y), atol=1e-12)
+    np.testing.assert_array_equal(solved[3], 0)
 
 
 def test_als_half_steps_are_exact_minimisers():

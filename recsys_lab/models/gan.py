@@ -4,6 +4,7 @@ A *generator* ``G`` maps a user's condition vector ``c_u`` (their training purch
 shape ``(n_items,)``, optionally with a noise vector ``z``) to a generated purchase vector
 ``r̂_u`` in ``[0, 1]^n_items``. A *discriminator* ``D`` sees a purchase vector with the same
 condition and outputs the logit of "this vector is real". Each training step
+(:func:`cfgan_train_step`, one mini-batch of users)
 
 * samples negative items: for every user, each item they did not interact with joins the
   zero-reconstruction set ``ZR`` with probability ``zr_ratio`` and, independently, the
@@ -99,6 +100,51 @@ def top_k_overlap(scores: np.ndarray, history, k: int = 10) -> float:
     jaccard = shared / (2 * k - shared)
     n = len(scores)
     return float((jaccard.sum() - np.trace(jaccard)) / (n * (n - 1)))
+
+
+def cfgan_train_step(model, purchases):
+    """One mini-batch of CFGAN training: ``d_steps`` discriminator updates, then
+    ``g_steps`` generator updates, each on freshly drawn masks.
+
+    ``model`` is the :class:`CFGAN` being fitted (its settings, networks, optimisers and
+    mask draws); ``purchases`` the batch's purchase vectors ``r_u``, shape
+    ``(batch, n_items)``. Returns the discriminator's and the generator's losses and
+    the discriminator's mean output on real and on masked generated vectors.
+    """
+    n = keras.ops.shape(purchases)[0]
+    d_loss = d_real = d_fake = keras.ops.zeros(())
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    for _ in range(model.d_steps if model.adversarial else 0):
+        masked = purchases + model._negatives(purchases, model.pm_ratio)   # e_u + k_u
+        fake = model.network_([model._condition(purchases), *model._noise(n)]) * masked
+        with tf.GradientTape() as tape:
+            real_logit = model.discriminator_([purchases, purchases])
+            fake_logit = model.discriminator_([fake, purchases])
+            d_loss = (bce(keras.ops.ones_like(real_logit), real_logit)
+                      + bce(keras.ops.zeros_like(fake_logit), fake_logit))
+        weights = model.discriminator_.trainable_variables
+        gradients = tape.gradient(d_loss, weights)
+        model._d_optimizer.apply_gradients(zip(gradients, weights, strict=True))
+        d_real = keras.ops.mean(keras.ops.sigmoid(real_logit))
+        d_fake = keras.ops.mean(keras.ops.sigmoid(fake_logit))
+    for _ in range(model.g_steps):
+        masked = purchases + model._negatives(purchases, model.pm_ratio)
+        zero_targets = model._negatives(purchases, model.zr_ratio)
+        with tf.GradientTape() as tape:
+            generated = model.network_([model._condition(purchases), *model._noise(n)])
+            if model.adversarial:
+                fake_logit = model.discriminator_([generated * masked, purchases])
+                fool = bce(keras.ops.ones_like(fake_logit), fake_logit)
+            else:   # what a perfect discriminator asks: reconstruct the masked positions
+                fool = keras.ops.mean(keras.ops.sum(
+                    masked * keras.ops.square(generated - purchases), axis=1))
+            zero_penalty = keras.ops.mean(keras.ops.sum(
+                zero_targets * keras.ops.square(generated), axis=1))
+            g_loss = fool + model.zr_weight * zero_penalty
+        weights = model.network_.trainable_variables
+        gradients = tape.gradient(g_loss, weights)
+        model._g_optimizer.apply_gradients(zip(gradients, weights, strict=True))
+    return d_loss, g_loss, d_real, d_fake
 
 
 class CFGAN(EpochRecommender):
@@ -242,41 +288,8 @@ class CFGAN(EpochRecommender):
         return [keras.random.normal((n, self.noise_dim), seed=self._masks)]
 
     def _train_batch(self, purchases):
-        """One mini-batch: ``d_steps`` discriminator updates, then ``g_steps`` generator ones."""
-        n = keras.ops.shape(purchases)[0]
-        d_loss = d_real = d_fake = keras.ops.zeros(())
-        bce = keras.losses.BinaryCrossentropy(from_logits=True)
-        for _ in range(self.d_steps if self.adversarial else 0):
-            masked = purchases + self._negatives(purchases, self.pm_ratio)   # e_u + k_u
-            fake = self.network_([self._condition(purchases), *self._noise(n)]) * masked
-            with tf.GradientTape() as tape:
-                real_logit = self.discriminator_([purchases, purchases])
-                fake_logit = self.discriminator_([fake, purchases])
-                d_loss = (bce(keras.ops.ones_like(real_logit), real_logit)
-                          + bce(keras.ops.zeros_like(fake_logit), fake_logit))
-            weights = self.discriminator_.trainable_variables
-            gradients = tape.gradient(d_loss, weights)
-            self._d_optimizer.apply_gradients(zip(gradients, weights, strict=True))
-            d_real = keras.ops.mean(keras.ops.sigmoid(real_logit))
-            d_fake = keras.ops.mean(keras.ops.sigmoid(fake_logit))
-        for _ in range(self.g_steps):
-            masked = purchases + self._negatives(purchases, self.pm_ratio)
-            zero_targets = self._negatives(purchases, self.zr_ratio)
-            with tf.GradientTape() as tape:
-                generated = self.network_([self._condition(purchases), *self._noise(n)])
-                if self.adversarial:
-                    fake_logit = self.discriminator_([generated * masked, purchases])
-                    fool = bce(keras.ops.ones_like(fake_logit), fake_logit)
-                else:   # what a perfect discriminator asks: reconstruct the masked positions
-                    fool = keras.ops.mean(keras.ops.sum(
-                        masked * keras.ops.square(generated - purchases), axis=1))
-                zero_penalty = keras.ops.mean(keras.ops.sum(
-                    zero_targets * keras.ops.square(generated), axis=1))
-                g_loss = fool + self.zr_weight * zero_penalty
-            weights = self.network_.trainable_variables
-            gradients = tape.gradient(g_loss, weights)
-            self._g_optimizer.apply_gradients(zip(gradients, weights, strict=True))
-        return d_loss, g_loss, d_real, d_fake
+        """One mini-batch: :func:`cfgan_train_step`."""
+        return cfgan_train_step(self, purchases)
 
     def _generate(self, users: np.ndarray, noise=None) -> np.ndarray:
         condition = self.history_[users].toarray().astype("float32")

@@ -5,7 +5,7 @@ All three rating models learn the same model of a rating,
     r̂_ui = μ + b_u + b_i + p_u · q_i,
 
 with a global mean ``μ`` (the mean training rating, not learned), a user bias ``b_u``, an item
-bias ``b_i`` and ``k``-dimensional user and item factors ``p_u``, ``q_i``. All three minimise
+bias ``b_i`` and ``d``-dimensional user and item factors ``p_u``, ``q_i``. All three minimise
 the same objective (the Keras model its mean per rating, by mini-batches),
 
     L = ½ Σ_{(u,i) ∈ train} [ (r_ui − r̂_ui)² + λ (‖p_u‖² + ‖q_i‖²) + λ_b (b_u² + b_i²) ],
@@ -15,7 +15,7 @@ many ratings is penalised more, as in SGD), and every model exposes the same fit
 attributes, which other chapters rely on:
 
 * ``global_mean_`` (float), ``user_bias_`` ``(n_users,)``, ``item_bias_`` ``(n_items,)``,
-* ``user_factors_`` ``(n_users, k)``, ``item_factors_`` ``(n_items, k)``,
+* ``user_factors_`` ``(n_users, d)``, ``item_factors_`` ``(n_items, d)``,
 * ``curves_``: per epoch, ``loss`` (``L`` per training rating), ``train_RMSE`` and, when
   ``fit`` gets ``valid``, its metrics.
 
@@ -38,7 +38,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_lab.base import EpochRecommender, RatingRecommender, Recommender
-from recsys_lab.scratch.mf import mf_loss, predict_ratings, score_all_items
+from recsys_lab.scratch.mf import (
+    als_half_step,
+    mf_loss,
+    predict_ratings,
+    score_all_items,
+    sgd_step,
+)
 from recsys_lab.splits import rating_split
 from recsys_lab.validation import (
     NON_NEGATIVE,
@@ -111,7 +117,8 @@ class SGDMatrixFactorization(_MatrixFactorization):
     Each epoch visits the training ratings in a new random order, ``batch_size`` at a time.
     For every rating of a batch, with ``e = r − r̂`` computed from the parameters before the
     batch, the step is ``−learning_rate`` times its gradient
-    (:func:`recsys_lab.scratch.mf.mf_gradients`), with ``γ`` the learning rate:
+    (:func:`recsys_lab.scratch.mf.mf_gradients`; :func:`recsys_lab.scratch.mf.sgd_step`), with
+    ``γ`` the learning rate:
 
         p_u += γ (e q_i − λ p_u),  q_i += γ (e p_u − λ q_i),
         b_u += γ (e − λ_b b_u),    b_i += γ (e − λ_b b_i).
@@ -122,7 +129,7 @@ class SGDMatrixFactorization(_MatrixFactorization):
     Parameters
     ----------
     n_factors : int
-        ``k``, the length of ``p_u`` and ``q_i``.
+        ``d``, the length of ``p_u`` and ``q_i``.
     learning_rate : float
         ``γ``.
     l2, l2_bias : float
@@ -156,37 +163,20 @@ class SGDMatrixFactorization(_MatrixFactorization):
     def _start(self, train: pd.DataFrame) -> None:
         self._start_ratings(train)
         self._rng = np.random.default_rng(self.seed)
-        k = self.n_factors
-        self.user_factors_ = self._rng.normal(0.0, self.init_std, (self.n_users_, k))
-        self.item_factors_ = self._rng.normal(0.0, self.init_std, (self.n_items_, k))
+        d = self.n_factors
+        self.user_factors_ = self._rng.normal(0.0, self.init_std, (self.n_users_, d))
+        self.item_factors_ = self._rng.normal(0.0, self.init_std, (self.n_items_, d))
         self.user_bias_ = np.zeros(self.n_users_)
         self.item_bias_ = np.zeros(self.n_items_)
 
     def _train_epoch(self, epoch: int) -> dict:
         order = self._rng.permutation(len(self._ratings))
+        params = self.parameters()  # views of the fitted arrays: sgd_step updates them
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
-            self._step(self._users[batch], self._items[batch], self._ratings[batch])
+            sgd_step(params, self._users[batch], self._items[batch], self._ratings[batch],
+                     self.learning_rate, self.l2, self.l2_bias)
         return self._training_losses()
-
-    def _step(self, u: np.ndarray, i: np.ndarray, r: np.ndarray) -> None:
-        """One vectorised SGD step on a batch of ratings (all from the old parameters)."""
-        lr, l2, l2_bias = self.learning_rate, self.l2, self.l2_bias
-        p, q = self.user_factors_[u], self.item_factors_[i]
-        e = r - (self.global_mean_ + self.user_bias_[u] + self.item_bias_[i]
-                 + np.einsum("nk,nk->n", p, q))
-        np.add.at(self.user_bias_, u, lr * (e - l2_bias * self.user_bias_[u]))
-        np.add.at(self.item_bias_, i, lr * (e - l2_bias * self.item_bias_[i]))
-        _add_rows(self.user_factors_, u, lr * (e[:, None] * q - l2 * p))
-        _add_rows(self.item_factors_, i, lr * (e[:, None] * p - l2 * q))
-
-
-def _add_rows(target: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
-    """``target[rows[n]] += values[n]`` for every n, summing repeated rows: ``np.add.at`` on
-    the flattened array, which NumPy runs several times faster than on rows of a 2-D one."""
-    width = target.shape[1]
-    flat = (rows[:, None] * width + np.arange(width)).ravel()
-    np.add.at(target.reshape(-1), flat, values.ravel())
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,14 +211,15 @@ class ALSMatrixFactorization(_MatrixFactorization):
 
         (Σ_{i ∈ I_u} a_i a_iᵀ + n_u diag(λ, …, λ, λ_b)) x_u = Σ_{i ∈ I_u} y_ui a_i,
 
-    a ``(k+1) × (k+1)`` system per user. All users' Gram matrices come from one product of
+    a ``(d+1) × (d+1)`` system per user. All users' Gram matrices come from one product of
     the 0/1 rating mask with the items' outer products ``a_i a_iᵀ``, and all systems are solved
-    in one batched ``np.linalg.solve``; then the same for the items (Zhou et al. 2008).
+    in one batched ``np.linalg.solve`` (:func:`recsys_lab.scratch.mf.als_half_step`); then
+    the same for the items (Zhou et al. 2008).
 
     Parameters
     ----------
     n_factors : int
-        ``k``.
+        ``d``.
     l2, l2_bias : float
         ``λ`` for the factors, ``λ_b`` for the biases; both positive.
     epochs : int
@@ -264,37 +255,17 @@ class ALSMatrixFactorization(_MatrixFactorization):
         self.user_factors_ = np.zeros((self.n_users_, self.n_factors))
 
     def _train_epoch(self, epoch: int) -> dict:
-        k, centred = self.n_factors, self._ratings - self.global_mean_
-        solved = self._half_step(self._by_user, self.item_factors_,
-                                 centred - self.item_bias_[self._items], self._penalty)
-        self.user_factors_, self.user_bias_ = solved[:, :k], solved[:, k]
-        solved = self._half_step(self._by_item, self.user_factors_,
-                                 centred - self.user_bias_[self._users], self._penalty)
-        self.item_factors_, self.item_bias_ = solved[:, :k], solved[:, k]
+        d, centred = self.n_factors, self._ratings - self.global_mean_
+        by_user, by_item = self._by_user, self._by_item
+        solved = als_half_step(by_user.mask,
+                               by_user.targets(centred - self.item_bias_[self._items]),
+                               self.item_factors_, self._penalty)
+        self.user_factors_, self.user_bias_ = solved[:, :d], solved[:, d]
+        solved = als_half_step(by_item.mask,
+                               by_item.targets(centred - self.user_bias_[self._users]),
+                               self.user_factors_, self._penalty)
+        self.item_factors_, self.item_bias_ = solved[:, :d], solved[:, d]
         return self._training_losses()
-
-    @staticmethod
-    def _half_step(side: _SideOfMatrix, fixed: np.ndarray, targets: np.ndarray,
-                   penalty: np.ndarray) -> np.ndarray:
-        """Solve every row of ``side`` for ``[factors, bias]`` with the other side ``fixed``.
-
-        Row ``n`` solves ``(Σ_j a_j a_jᵀ + c_n diag(penalty)) x_n = Σ_j y_nj a_j`` over its
-        ratings, with ``a_j = [factors_j, 1]`` and ``c_n`` its number of ratings (0 counts as
-        1, so a row without ratings gets ``x_n = 0``). Returns ``x``, shape ``(n_rows, k + 1)``.
-        """
-        augmented = np.hstack([fixed, np.ones((len(fixed), 1))])  # a_j = [factors_j, 1]
-        d = augmented.shape[1]
-        # All Gram matrices at once: the 0/1 mask times every a_j a_jᵀ, computed for the
-        # upper triangle only (they are symmetric) and mirrored.
-        upper = np.triu_indices(d)
-        products = side.mask @ (augmented[:, upper[0]] * augmented[:, upper[1]])
-        system = np.empty((side.shape[0], d, d))
-        system[:, upper[0], upper[1]] = products
-        system[:, upper[1], upper[0]] = products
-        diagonal = np.arange(d)
-        system[:, diagonal, diagonal] += np.maximum(side.counts, 1)[:, None] * penalty
-        rhs = side.targets(targets) @ augmented  # Σ_j y_nj a_j
-        return np.linalg.solve(system, np.asarray(rhs)[..., None])[..., 0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,7 +316,7 @@ class KerasMatrixFactorization(_MatrixFactorization):
     Parameters
     ----------
     n_factors : int
-        ``k``, the embedding size.
+        ``d``, the embedding size.
     l2, l2_bias : float
         ``λ`` and ``λ_b``, as in the NumPy models.
     learning_rate : float
@@ -490,7 +461,7 @@ class ImplicitALS(FactorScores, Recommender):
     Parameters
     ----------
     n_factors : int
-        ``k``.
+        ``d``.
     l2 : float
         ALS's ``l2`` and ``l2_bias``.
     epochs : int
