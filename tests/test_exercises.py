@@ -55,6 +55,12 @@ def _sigmoid(x):
 # Right answers and typical mistakes, written as a student would
 # --------------------------------------------------------------------------------------------
 
+def hinge_gradients(p_u, q_i, q_j, margin):
+    if margin + np.sum((p_u - q_i) ** 2) - np.sum((p_u - q_j) ** 2) <= 0:
+        return np.zeros_like(p_u), np.zeros_like(q_i), np.zeros_like(q_j)
+    return 2 * (q_j - q_i), 2 * (q_i - p_u), 2 * (p_u - q_j)
+
+
 def recall_at_k(ranked, relevant, k):
     return len(set(ranked[:k]) & set(relevant)) / min(k, len(relevant))
 
@@ -414,6 +420,17 @@ GRADERS = {
     "ncf.check_gmf_as_mf": Grader(
         ncf.check_gmf_as_mf, lambda P, Q, h: (P * h, Q),
         [(lambda P, Q, h: (P, Q), "fold h"), (lambda P, Q, h: P * h, "two matrices")]),
+    "ncf.check_hinge_gradients": Grader(
+        ncf.check_hinge_gradients, hinge_gradients,
+        [(lambda p, qi, qj, margin: (2 * (qj - qi), 2 * (qi - p), 2 * (p - qj)), "flat there"),
+         (lambda p, qi, qj, margin: tuple(-g for g in hinge_gradients(p, qi, qj, margin)),
+          "wrong sign")]),
+    "ncf.check_distance_as_dot_product": Grader(
+        ncf.check_distance_as_dot_product,
+        lambda P, Q: (np.c_[2 * P, np.ones(len(P))], np.c_[Q, -(Q ** 2).sum(axis=1)]),
+        [(lambda P, Q: (P, Q), "length is missing"),
+         (lambda P, Q: (np.c_[P, np.ones(len(P))], np.c_[Q, -(Q ** 2).sum(axis=1)]),
+          "not constant")]),
     "ncf.check_random_sampled_hit_rate": Grader(
         ncf.check_random_sampled_hit_rate, 10 / 101,
         [(0.1, "101 items"), (10 / 1682, "uniform over")], takes_value=True),

@@ -51,6 +51,8 @@ MODELS = {
     "MLP": lambda: ncf.MLPRecommender(embedding_dim=8, hidden_units=(16, 8), **FAST),
     "NeuMF": lambda: ncf.NeuMF(embedding_dim=8, hidden_units=(16, 8), **FAST),
     "TwoTower": lambda: ncf.TwoTower(*group_features(), embedding_dim=8, **FAST),
+    "CML": lambda: ncf.CollaborativeMetricLearning(embedding_dim=8, epochs=30, batch_size=64,
+                                                   learning_rate=0.02),
 }
 
 
@@ -62,7 +64,7 @@ def test_models_recover_the_planted_groups(name):
     # (a random ranker gets a third).
     assert top_unseen_in_group(model, train) >= 0.9
     assert model.score_items([0, 1]).shape == (2, N_ITEMS)
-    assert len(model.curves_["loss"]) == FAST["epochs"]
+    assert len(model.curves_["loss"]) == 30
     assert model.curves_["loss"].iloc[-1] < model.curves_["loss"].iloc[0]
 
 
@@ -80,6 +82,29 @@ def test_dot_product_factors_reproduce_the_scores():
     np.testing.assert_allclose(model.score_items(np.arange(60)), expected, atol=1e-5)
 
 
+def test_cml_scores_are_negative_squared_distances_inside_the_unit_ball():
+    train = communities()
+    model = ncf.CollaborativeMetricLearning(embedding_dim=4, epochs=3, batch_size=64,
+                                            learning_rate=0.5).fit(train, 60, 30)
+    P, Q = model.user_factors_, model.item_factors_
+    assert P.shape == (60, 4) and Q.shape == (30, 4)
+    distances = ((P[:, None, :] - Q[None, :, :]) ** 2).sum(axis=2)
+    np.testing.assert_allclose(model.score_items(np.arange(60)), -distances, atol=1e-5)
+    # A large learning rate pushes vectors outwards; the constraint keeps every one inside.
+    assert np.linalg.norm(np.r_[P, Q], axis=1).max() <= 1 + 1e-6
+    assert np.isclose(np.linalg.norm(np.r_[P, Q], axis=1).max(), 1, atol=1e-3)
+
+
+def test_cml_fits_are_reproducible_and_the_margin_matters():
+    train = communities()
+    settings = dict(embedding_dim=4, epochs=3, batch_size=64)
+    first = ncf.CollaborativeMetricLearning(**settings).fit(train, 60, 30)
+    again = ncf.CollaborativeMetricLearning(**settings).fit(train, 60, 30)
+    other = ncf.CollaborativeMetricLearning(margin=0.1, **settings).fit(train, 60, 30)
+    np.testing.assert_array_equal(first.score_items([0, 5]), again.score_items([0, 5]))
+    assert not np.allclose(first.score_items([0, 5]), other.score_items([0, 5]))
+
+
 def test_gmf_is_a_rescaled_dot_product():
     train = communities()
     model = ncf.GMF(embedding_dim=4, epochs=2, batch_size=64).fit(train, 60, 30)
@@ -95,9 +120,14 @@ def test_gmf_is_a_rescaled_dot_product():
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("loss", [ranking.bce_with_gradients, ranking.bpr_with_gradients])
+def hinge(positive, negative):
+    return ranking.hinge_with_gradients(positive, negative, margin=0.7)
+
+
+@pytest.mark.parametrize("loss", [ranking.bce_with_gradients, ranking.bpr_with_gradients,
+                                  hinge])
 def test_numpy_loss_gradients_match_finite_differences(loss):
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(0)  # no pair sits at the hinge's kink
     positive, negative = rng.normal(size=4), rng.normal(size=(4, 3)) * 3
     _, grad_positive, grad_negative = loss(positive, negative)
     np.testing.assert_allclose(
@@ -123,6 +153,31 @@ def test_keras_losses_and_gradients_match_numpy(name):
     assert float(value) == pytest.approx(expected, rel=1e-10)
     np.testing.assert_allclose(grads[0].numpy(), grad_positive, atol=1e-12)
     np.testing.assert_allclose(grads[1].numpy(), grad_negative, atol=1e-12)
+
+
+def test_keras_hinge_loss_and_gradients_match_numpy():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    positive = tf.Variable(rng.normal(size=5))
+    negative = tf.Variable(rng.normal(size=(5, 4)))
+    with tf.GradientTape() as tape:
+        value = ncf.hinge_loss(positive, negative, tf.ones((5, 4), "float64"), 0.5)
+    grads = tape.gradient(value, [positive, negative])
+    expected, grad_positive, grad_negative = ranking.hinge_with_gradients(
+        positive.numpy(), negative.numpy(), 0.5)
+    assert 0 < (grad_negative > 0).mean() < 1  # some pairs violate the margin, some do not
+    assert float(value) == pytest.approx(expected, rel=1e-10)
+    np.testing.assert_allclose(grads[0].numpy(), grad_positive, atol=1e-12)
+    np.testing.assert_allclose(grads[1].numpy(), grad_negative, atol=1e-12)
+
+
+def test_hinge_is_zero_beyond_the_margin():
+    loss, grad_positive, grad_negative = ranking.hinge_with_gradients(
+        np.array([0.0]), np.array([[-2.0, -0.5]]), margin=1.0)
+    assert loss == pytest.approx(0.25)  # (0 + 0.5) / 2 pairs
+    np.testing.assert_allclose(grad_positive, [-0.5])
+    np.testing.assert_allclose(grad_negative, [[0.0, 0.5]])
 
 
 def test_masked_negatives_do_not_count():
@@ -247,3 +302,11 @@ def test_bad_input_names_the_problem():
         features.user_features(pd.DataFrame({"user": [0]}))
     with pytest.raises(ValueError, match=r"positive must have shape \(n,\)"):
         ranking.bpr_with_gradients(np.ones(3), np.ones(3))
+    with pytest.raises(ValueError, match="margin must be positive"):
+        ranking.hinge_with_gradients(np.ones(3), np.ones((3, 2)), margin=0.0)
+    with pytest.raises(ValueError, match="margin must be"):
+        ncf.CollaborativeMetricLearning(margin=0).fit(train, N_USERS, N_ITEMS)
+    with pytest.raises(ValueError, match="n_negatives must be an integer ≥ 1, got 0"):
+        ncf.CollaborativeMetricLearning(n_negatives=0).fit(train, N_USERS, N_ITEMS)
+    with pytest.raises(TypeError):
+        ncf.CollaborativeMetricLearning(l2=1e-4)  # the unit ball regularises, not a penalty

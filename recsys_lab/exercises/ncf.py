@@ -1,4 +1,5 @@
-"""Checks for chapter 3's exercises: BPR gradients, negative sampling, GMF as MF, sampled HR."""
+"""Checks for chapter 3's exercises: BPR and hinge gradients, negative sampling, GMF as MF,
+distances as dot products, sampled HR."""
 
 from __future__ import annotations
 
@@ -61,6 +62,54 @@ def check_bpr_gradients(function: Callable) -> Feedback:
                                        "∂x/∂q_i = p_u, ∂x/∂q_j = −p_u.")
     return Feedback(True, "correct: a pair already ranked right by a wide margin (σ(−x) ≈ 0) "
                           "barely moves the embeddings.")
+
+
+def _reference_hinge_gradients(p_u, q_i, q_j, margin):
+    violation = margin + np.sum((p_u - q_i) ** 2) - np.sum((p_u - q_j) ** 2)
+    if violation <= 0:
+        return np.zeros_like(p_u), np.zeros_like(q_i), np.zeros_like(q_j)
+    return 2 * (q_j - q_i), 2 * (q_i - p_u), 2 * (p_u - q_j)
+
+
+@_grader
+def check_hinge_gradients(function: Callable) -> Feedback:
+    """Grade ``function(p_u, q_i, q_j, margin) -> (grad_p_u, grad_q_i, grad_q_j)``.
+
+    The gradients of collaborative metric learning's triplet loss
+    ``[margin + ‖p_u − q_i‖² − ‖p_u − q_j‖²]₊`` with respect to the three vectors.
+    """
+    if (not_a_function := _not_a_function("hinge_gradients", function)) is not None:
+        return not_a_function
+    rng = np.random.default_rng(4)
+    names = ("grad_p_u", "grad_q_i", "grad_q_j")
+    cases = [(0.5 * rng.standard_normal(3) for _ in range(3)) for _ in range(6)]
+    cases = [tuple(case) for case in cases]
+    p_u = np.array([0.1, 0.0, 0.0])  # q_j far beyond the margin: the loss is 0
+    cases.append((p_u, np.array([0.2, 0.1, 0.0]), np.array([-0.9, 0.0, 0.0])))
+    for p_u, q_i, q_j in cases:
+        expected = _reference_hinge_gradients(p_u, q_i, q_j, 0.5)
+        got, error = _call_safely(function, p_u.copy(), q_i.copy(), q_j.copy(), 0.5)
+        if error:
+            return Feedback(False, f"your function raised {error}")
+        arrays = _as_float_arrays(got, 3)
+        if arrays is None or any(g.shape != p_u.shape for g in arrays):
+            return Feedback(False, "return three arrays shaped like p_u: "
+                                   f"(grad_p_u, grad_q_i, grad_q_j); got {_parts_found(got)}.")
+        active = bool(np.any(expected[0]))
+        if not active and any(np.any(g != 0) for g in arrays):
+            return Feedback(False, "for a triple already beyond the margin "
+                                   "(‖p_u − q_j‖² > margin + ‖p_u − q_i‖²) the loss is 0 "
+                                   "and so is every gradient: the hinge [·]₊ is flat there.")
+        for name, g, e in zip(names, arrays, expected, strict=True):
+            if active and np.allclose(g, -e, atol=1e-9):
+                return Feedback(False, f"{name} has the wrong sign. Hint: "
+                                       "∂‖p − q‖²/∂p = 2(p − q) and ∂‖p − q‖²/∂q = 2(q − p).")
+            if not np.allclose(g, e, atol=1e-9):
+                return Feedback(False, f"{name} is wrong (p_u={np.round(p_u, 3)}). Hint: inside "
+                                       "the margin the loss is margin + ‖p_u − q_i‖² − "
+                                       "‖p_u − q_j‖², and ∂‖p − q‖²/∂p = 2(p − q).")
+    return Feedback(True, "correct: inside the margin q_i moves towards p_u, q_j away from it, "
+                          "and p_u along q_i − q_j; beyond the margin nothing moves.")
 
 
 @_grader
@@ -141,6 +190,50 @@ def check_gmf_as_mf(function: Callable) -> Feedback:
                                "hᵀ(p ⊙ q) = Σ_k h_k p_k q_k; fold h into one side.")
     return Feedback(True, "correct: GMF is a matrix factorisation whose user factors are "
                           "rescaled by h, so it can represent exactly the same scores.")
+
+
+@_grader
+def check_distance_as_dot_product(function: Callable) -> Feedback:
+    """Grade ``function(P, Q) -> (user_vectors, item_vectors)`` whose dot products rank like
+    ``−‖p_u − q_i‖²``.
+
+    ``P`` ``(n_users, d)`` and ``Q`` ``(n_items, d)`` are the points of a metric model; for
+    every user, ``U Vᵀ`` must equal ``−‖p_u − q_i‖²`` up to a constant of that user (which
+    does not change the user's ranking), so that an inner-product search serves the model.
+    """
+    if (not_a_function := _not_a_function("distance_as_dot_product", function)) is not None:
+        return not_a_function
+    rng = np.random.default_rng(7)
+    P = rng.standard_normal((5, 3))
+    Q = rng.standard_normal((9, 3)) * rng.uniform(0.2, 2.0, size=(9, 1))  # lengths vary
+    got, error = _call_safely(function, P.copy(), Q.copy())
+    if error:
+        return Feedback(False, f"your function raised {error}")
+    vectors = _as_float_arrays(got, 2)
+    if (vectors is None or any(v.ndim != 2 for v in vectors)
+            or vectors[0].shape[0] != 5 or vectors[1].shape[0] != 9
+            or vectors[0].shape[1] != vectors[1].shape[1]):
+        found = (_parts_found(got) if vectors is None
+                 else f"shapes {vectors[0].shape} and {vectors[1].shape}")
+        return Feedback(False, "return two matrices (user_vectors (n_users, d'), item_vectors "
+                               f"(n_items, d')) whose product has one row per user; got {found}.")
+    with np.errstate(all="ignore"):  # infinite vectors give NaN scores, reported below
+        scores = vectors[0] @ vectors[1].T
+    target = -((P[:, None, :] - Q[None, :, :]) ** 2).sum(axis=2)
+    offset = scores - target
+    if not np.all(np.isfinite(offset)) or not np.allclose(offset, offset[:, :1], atol=1e-8):
+        if np.allclose(scores, P @ Q.T):
+            return Feedback(False, "P @ Q.T ranks by the dot product, not by the distance: "
+                                   "the item's length is missing. Hint: expand "
+                                   "‖p − q‖² = ‖p‖² + ‖q‖² − 2 pᵀq and give each item one "
+                                   "extra coordinate.")
+        return Feedback(False, "U @ V.T − (−‖p_u − q_i‖²) is not constant along a user's row. "
+                               "Hint: ‖p − q‖² = ‖p‖² + ‖q‖² − 2 pᵀq; the term ‖p‖² is the "
+                               "same for all items of a user, the other two are a dot product "
+                               "of [2p, 1] with [q, −‖q‖²].")
+    return Feedback(True, "correct: −‖p − q‖² = [2p, 1]ᵀ[q, −‖q‖²] − ‖p‖², so a maximum "
+                          "inner product search over the augmented item vectors returns a "
+                          "user's nearest items.")
 
 
 @_grader

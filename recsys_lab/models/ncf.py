@@ -1,6 +1,6 @@
 """Neural collaborative filtering: a recommender is a mapping from (user, item) to a score.
 
-Five models for implicit feedback, all with the book's ``Recommender`` interface:
+Six models for implicit feedback, all with the book's ``Recommender`` interface:
 
 * :class:`DotProductMF`: ``s(u, i) = p_u · q_i + b_i``, the matrix factorisation baseline.
 * :class:`GMF`: ``s(u, i) = hᵀ (p_u ⊙ q_i)``, a dot product with learned weights per dimension.
@@ -8,10 +8,12 @@ Five models for implicit feedback, all with the book's ``Recommender`` interface
 * :class:`NeuMF`: GMF and MLP side by side, joined by one output layer (He et al. 2017).
 * :class:`TwoTower`: a user tower and an item tower, each mixing an id embedding with side
   features, scored by a dot product and trained with an in-batch sampled softmax.
+* :class:`CollaborativeMetricLearning`: ``s(u, i) = −‖p_u − q_i‖²``, points in the unit ball
+  (Hsieh et al. 2017), trained with a triplet hinge (:func:`hinge_loss`).
 
-The first four are trained on each observed (user, item) pair against ``n_negatives`` items
-drawn uniformly at random, with either loss (``s⁺`` the positive's score, ``s⁻_j`` the
-negatives', ``σ`` the logistic function):
+The first four (and the last, with its own loss) are trained on each observed (user, item)
+pair against ``n_negatives`` items drawn uniformly at random, with either loss (``s⁺`` the
+positive's score, ``s⁻_j`` the negatives', ``σ`` the logistic function):
 
 * pointwise binary cross-entropy, ``−log σ(s⁺) − Σ_j log(1 − σ(s⁻_j))`` (:func:`bce_loss`);
 * pairwise BPR, ``−mean_j log σ(s⁺ − s⁻_j)`` (:func:`bpr_loss`).
@@ -49,7 +51,7 @@ from recsys_lab.validation import (
 
 layers, ops = keras.layers, keras.ops
 
-LOSSES = ("bce", "bpr")
+LOSSES = ("bce", "bpr")  # of the models that take a ``loss``; CML's is the hinge
 
 # --------------------------------------------------------------------------------------------
 # Losses for implicit feedback (TensorFlow tensors in, a scalar out)
@@ -70,6 +72,17 @@ def bce_loss(positive, negative, mask):
 def bpr_loss(positive, negative, mask):
     """Bayesian personalised ranking: mean of ``−log σ(s⁺ − s⁻)`` over the unmasked pairs."""
     pairwise = ops.softplus(-(positive[:, None] - negative)) * mask
+    return ops.sum(pairwise) / ops.maximum(ops.sum(mask), 1.0)
+
+
+def hinge_loss(positive, negative, mask, margin):
+    """Triplet hinge, mean of ``[margin − (s⁺ − s⁻)]₊`` over the unmasked pairs.
+
+    With the scores of :func:`cml_network`, ``s = −d²``, each term is Hsieh et al.'s
+    ``[margin + d(u, i)² − d(u, j)²]₊``: zero once the negative is farther from the user
+    than the positive by ``margin`` (in squared distance), linear in the scores otherwise.
+    """
+    pairwise = ops.relu(margin - (positive[:, None] - negative)) * mask
     return ops.sum(pairwise) / ops.maximum(ops.sum(mask), 1.0)
 
 
@@ -94,26 +107,21 @@ def in_batch_softmax_loss(user_vectors, item_vectors, items, log_q, temperature)
 
 
 # --------------------------------------------------------------------------------------------
-# The scoring networks: Keras models from {"user": ids, "item": ids} to one logit per pair
+# The scoring networks: Keras models from {"user": ids, "item": ids} to one logit per pair.
+# Each is written out top to bottom (no private helpers), so a chapter can show it as an
+# editable cell that tests/test_editable_models.py keeps identical to this code.
 # --------------------------------------------------------------------------------------------
-
-
-def _ids():
-    return (keras.Input(shape=(), dtype="int32", name="user"),
-            keras.Input(shape=(), dtype="int32", name="item"))
-
-
-def _embedding(n: int, dim: int, name: str, l2: float):
-    return layers.Embedding(
-        n, dim, name=name, embeddings_initializer=keras.initializers.RandomNormal(stddev=0.1),
-        embeddings_regularizer=keras.regularizers.L2(l2) if l2 else None)
 
 
 def dot_product_network(n_users, n_items, dim, l2=0.0) -> keras.Model:
     """``s(u, i) = p_u · q_i + b_i``: embeddings, a dot product and an item bias."""
-    user, item = _ids()
-    p = _embedding(n_users, dim, "user_embedding", l2)(user)
-    q = _embedding(n_items, dim, "item_embedding", l2)(item)
+    user = keras.Input(shape=(), dtype="int32", name="user")
+    item = keras.Input(shape=(), dtype="int32", name="item")
+    penalty = keras.regularizers.L2(l2) if l2 else None
+    p = layers.Embedding(n_users, dim, name="user_embedding", embeddings_regularizer=penalty,
+                         embeddings_initializer=keras.initializers.RandomNormal(stddev=0.1))(user)
+    q = layers.Embedding(n_items, dim, name="item_embedding", embeddings_regularizer=penalty,
+                         embeddings_initializer=keras.initializers.RandomNormal(stddev=0.1))(item)
     item_bias = layers.Embedding(n_items, 1, embeddings_initializer="zeros", name="item_bias")
     score = ops.sum(p * q, axis=-1) + ops.squeeze(item_bias(item), axis=-1)
     return keras.Model({"user": user, "item": item}, score, name="dot_product")
@@ -121,20 +129,27 @@ def dot_product_network(n_users, n_items, dim, l2=0.0) -> keras.Model:
 
 def gmf_network(n_users, n_items, dim, l2=0.0) -> keras.Model:
     """Generalised MF: ``s(u, i) = hᵀ (p_u ⊙ q_i) + b``, a weighted dot product."""
-    user, item = _ids()
-    p = _embedding(n_users, dim, "user_embedding", l2)(user)
-    q = _embedding(n_items, dim, "item_embedding", l2)(item)
-    weights = layers.Dense(1, name="output_weights",
-                           kernel_regularizer=keras.regularizers.L2(l2) if l2 else None)
+    user = keras.Input(shape=(), dtype="int32", name="user")
+    item = keras.Input(shape=(), dtype="int32", name="item")
+    penalty = keras.regularizers.L2(l2) if l2 else None
+    p = layers.Embedding(n_users, dim, name="user_embedding", embeddings_regularizer=penalty,
+                         embeddings_initializer=keras.initializers.RandomNormal(stddev=0.1))(user)
+    q = layers.Embedding(n_items, dim, name="item_embedding", embeddings_regularizer=penalty,
+                         embeddings_initializer=keras.initializers.RandomNormal(stddev=0.1))(item)
+    weights = layers.Dense(1, name="output_weights", kernel_regularizer=penalty)
     score = weights(layers.Multiply(name="elementwise")([p, q]))
     return keras.Model({"user": user, "item": item}, ops.squeeze(score, axis=-1), name="gmf")
 
 
 def mlp_network(n_users, n_items, dim, hidden_units, l2=0.0) -> keras.Model:
     """``s(u, i) = wᵀ ReLU(W_L … ReLU(W_1 [p_u; q_i]))``: an MLP on the concatenated pair."""
-    user, item = _ids()
-    p = _embedding(n_users, dim, "user_embedding", l2)(user)
-    q = _embedding(n_items, dim, "item_embedding", l2)(item)
+    user = keras.Input(shape=(), dtype="int32", name="user")
+    item = keras.Input(shape=(), dtype="int32", name="item")
+    penalty = keras.regularizers.L2(l2) if l2 else None
+    p = layers.Embedding(n_users, dim, name="user_embedding", embeddings_regularizer=penalty,
+                         embeddings_initializer=keras.initializers.RandomNormal(stddev=0.1))(user)
+    q = layers.Embedding(n_items, dim, name="item_embedding", embeddings_regularizer=penalty,
+                         embeddings_initializer=keras.initializers.RandomNormal(stddev=0.1))(item)
     hidden = layers.Concatenate(name="pair")([p, q])
     for layer, units in enumerate(hidden_units):
         hidden = layers.Dense(units, activation="relu", name=f"hidden_{layer + 1}")(hidden)
@@ -144,17 +159,44 @@ def mlp_network(n_users, n_items, dim, hidden_units, l2=0.0) -> keras.Model:
 
 def neumf_network(n_users, n_items, dim, hidden_units, l2=0.0) -> keras.Model:
     """NeuMF: a GMF branch and an MLP branch with their own embeddings, one output layer."""
-    user, item = _ids()
-    gmf_p = _embedding(n_users, dim, "gmf_user_embedding", l2)(user)
-    gmf_q = _embedding(n_items, dim, "gmf_item_embedding", l2)(item)
-    mlp_p = _embedding(n_users, dim, "mlp_user_embedding", l2)(user)
-    mlp_q = _embedding(n_items, dim, "mlp_item_embedding", l2)(item)
+    user = keras.Input(shape=(), dtype="int32", name="user")
+    item = keras.Input(shape=(), dtype="int32", name="item")
+    penalty = keras.regularizers.L2(l2) if l2 else None
+
+    def embedding(n, name):  # a table of n vectors of size dim, initialised N(0, 0.1²)
+        return layers.Embedding(n, dim, name=name, embeddings_regularizer=penalty,
+                                embeddings_initializer=keras.initializers.RandomNormal(stddev=0.1))
+
+    gmf_p = embedding(n_users, "gmf_user_embedding")(user)
+    gmf_q = embedding(n_items, "gmf_item_embedding")(item)
+    mlp_p = embedding(n_users, "mlp_user_embedding")(user)
+    mlp_q = embedding(n_items, "mlp_item_embedding")(item)
+    # The MLP branch: ReLU layers on the concatenated pair.
     hidden = layers.Concatenate(name="pair")([mlp_p, mlp_q])
     for layer, units in enumerate(hidden_units):
         hidden = layers.Dense(units, activation="relu", name=f"hidden_{layer + 1}")(hidden)
+    # The GMF branch is the element-wise product; one linear layer reads both branches.
     both = layers.Concatenate(name="gmf_and_mlp")([gmf_p * gmf_q, hidden])
     score = layers.Dense(1, name="output")(both)
     return keras.Model({"user": user, "item": item}, ops.squeeze(score, axis=-1), name="neumf")
+
+
+def cml_network(n_users, n_items, dim) -> keras.Model:
+    """Collaborative metric learning: ``s(u, i) = −‖p_u − q_i‖²``, vectors in the unit ball.
+
+    After every optimiser step Keras applies each table's constraint, which scales any row
+    longer than 1 back onto the unit sphere (``MaxNorm(1)`` over the rows).
+    """
+    user = keras.Input(shape=(), dtype="int32", name="user")
+    item = keras.Input(shape=(), dtype="int32", name="item")
+    p = layers.Embedding(n_users, dim, name="user_embedding",
+                         embeddings_initializer=keras.initializers.RandomNormal(stddev=0.1),
+                         embeddings_constraint=keras.constraints.MaxNorm(1.0, axis=1))(user)
+    q = layers.Embedding(n_items, dim, name="item_embedding",
+                         embeddings_initializer=keras.initializers.RandomNormal(stddev=0.1),
+                         embeddings_constraint=keras.constraints.MaxNorm(1.0, axis=1))(item)
+    score = -ops.sum(ops.square(p - q), axis=-1)
+    return keras.Model({"user": user, "item": item}, score, name="cml")
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,10 +234,14 @@ class _SampledNegativesRecommender(EpochRecommender):
     def build_network(self):
         raise NotImplementedError
 
+    def _loss_function(self):
+        """``loss(positive, negative, mask) -> scalar``, from the ``loss`` parameter."""
+        return bce_loss if self.loss == "bce" else bpr_loss
+
     def _start(self, train: pd.DataFrame) -> None:
         self.network_ = network = self.build_network()
         seen = tf.constant(self.history_.toarray() > 0)  # (n_users, n_items) bool
-        loss_function = bce_loss if self.loss == "bce" else bpr_loss
+        loss_function = self._loss_function()
         optimizer = keras.optimizers.Adam(self.learning_rate)
         optimizer.build(network.trainable_variables)
         seed_generator = keras.random.SeedGenerator(self.seed)
@@ -330,6 +376,53 @@ class NeuMF(_SampledNegativesRecommender):
                              tuple(self.hidden_units), self.l2)
 
 
+class CollaborativeMetricLearning(_SampledNegativesRecommender):
+    """Collaborative metric learning (Hsieh et al. 2017): ``s(u, i) = −‖p_u − q_i‖²``.
+
+    Users and items are points of one metric space, inside the unit ball; each observed pair
+    ``(u, i)`` is contrasted with ``n_negatives`` uniform unseen items ``j`` by the triplet
+    hinge ``[margin + ‖p_u − q_i‖² − ‖p_u − q_j‖²]₊`` (:func:`hinge_loss`), averaged over the
+    pairs, and after every Adam step each vector longer than 1 is scaled back to length 1
+    (see :func:`cml_network`). Left out from the paper: its WARP-style weight of each
+    positive by an estimate of its rank, and its covariance regulariser; the unit ball is the
+    only regularisation (no ``l2``). After ``fit`` also ``user_factors_`` ``(n_users, d)``
+    and ``item_factors_`` ``(n_items, d)``, the points.
+
+    Parameters
+    ----------
+    embedding_dim : int, the dimension ``d`` of the space.
+    margin : float, the hinge's margin ``γ`` in squared distance (with every point in the
+        unit ball, squared distances lie in ``[0, 4]``).
+    n_negatives, epochs, batch_size, learning_rate, seed : as :class:`DotProductMF`.
+    """
+
+    hyperparameters = {**{name: rule for name, rule in _SAMPLED_NEGATIVES.items()
+                          if name not in ("loss", "l2")}, "margin": POSITIVE}
+
+    def __init__(self, embedding_dim=64, margin=0.75, n_negatives=8, epochs=15,
+                 batch_size=4096, learning_rate=0.01, seed=0):
+        self.embedding_dim = embedding_dim
+        self.margin = margin
+        self.n_negatives = n_negatives
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.seed = seed
+
+    def build_network(self):
+        """:func:`cml_network`; an override must keep its two embedding layers' names."""
+        return cml_network(self.n_users_, self.n_items_, self.embedding_dim)
+
+    def _loss_function(self):
+        margin = float(self.margin)
+        return lambda positive, negative, mask: hinge_loss(positive, negative, mask, margin)
+
+    def _finish(self) -> None:
+        super()._finish()
+        self.user_factors_ = self.network_.get_layer("user_embedding").get_weights()[0]
+        self.item_factors_ = self.network_.get_layer("item_embedding").get_weights()[0]
+
+
 # --------------------------------------------------------------------------------------------
 # The two-tower model
 # --------------------------------------------------------------------------------------------
@@ -345,8 +438,10 @@ def tower(n_ids, n_features, dim, hidden_units, name, l2=0.0) -> keras.Model:
     """
     ids = keras.Input(shape=(), dtype="int32", name="id")
     features = keras.Input(shape=(n_features,), name="features")
-    vector = _embedding(n_ids, dim, "id_embedding", l2)(ids)
     penalty = keras.regularizers.L2(l2) if l2 else None
+    vector = layers.Embedding(
+        n_ids, dim, name="id_embedding", embeddings_regularizer=penalty,
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=0.1))(ids)
     if n_features:
         feature_embedding = layers.Dense(dim, use_bias=False, name="feature_embedding",
                                          kernel_regularizer=penalty)

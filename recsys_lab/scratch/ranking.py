@@ -1,14 +1,15 @@
-"""Implicit feedback in NumPy: negatives drawn from unseen items, and the BCE / BPR losses.
+"""Implicit feedback in NumPy: negatives from unseen items, and the BCE, BPR and hinge losses.
 
 With implicit feedback we observe only positives: the items a user interacted with. A model
 learns to score them above the rest by contrasting each positive with *negatives*, items
 drawn from those the user has not interacted with (chapter 3):
 
 * :func:`sample_unseen_items` draws them uniformly for a batch of users;
-* :func:`bce_with_gradients` (pointwise) and :func:`bpr_with_gradients` (pairwise) score a
-  positive against its negatives and return the loss with its gradient with respect to the
-  scores, so that a from-scratch model needs only the chain rule on top, and the Keras
-  losses of :mod:`recsys_lab.models.ncf` (``bce_loss``, ``bpr_loss``) can be checked.
+* :func:`bce_with_gradients` (pointwise), :func:`bpr_with_gradients` and
+  :func:`hinge_with_gradients` (pairwise) score a positive against its negatives and return
+  the loss with its gradient with respect to the scores, so that a from-scratch model needs
+  only the chain rule on top, and the Keras losses of :mod:`recsys_lab.models.ncf`
+  (``bce_loss``, ``bpr_loss``, ``hinge_loss``) can be checked.
 """
 
 from __future__ import annotations
@@ -88,6 +89,26 @@ def bpr_with_gradients(positive, negative):
     pairs = difference.size
     weight = _sigmoid(-difference) / pairs
     return -_log_sigmoid(difference).sum() / pairs, -weight.sum(axis=1), weight
+
+
+def hinge_with_gradients(positive, negative, margin):
+    """The triplet hinge of collaborative metric learning and its gradients (Hsieh et al. 2017).
+
+    The mean over all ``n × m`` pairs of ``[margin − (s⁺ − s⁻)]₊``; shapes as
+    :func:`bce_with_gradients`. With the scores ``s = −d²`` of a metric model each term is
+    ``[margin + d(u, i)² − d(u, j)²]₊``. The derivative with respect to ``s⁺ − s⁻`` is −1
+    for a pair that violates the margin and 0 for one that satisfies it: unlike BPR's
+    ``σ(−x)``, a pair beyond the margin stops pulling altogether. Returns
+    ``(loss, d loss / d positive, d loss / d negative)``.
+    """
+    positive, negative = np.asarray(positive, float), np.asarray(negative, float)
+    _check_scores(positive, negative)
+    if not margin > 0:
+        raise ValueError(f"margin must be positive, got {margin}")
+    violation = margin - (positive[:, None] - negative)
+    pairs = violation.size
+    active = (violation > 0) / pairs
+    return np.maximum(violation, 0.0).sum() / pairs, -active.sum(axis=1), active
 
 
 def _check_scores(positive, negative):
