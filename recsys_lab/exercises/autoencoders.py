@@ -89,10 +89,12 @@ def _kl_cases():
 
 @_grader
 def check_gaussian_kl(function: Callable) -> Feedback:
-    """Grade ``function(mu, log_var) -> array (batch,)``: KL(N(μ, diag σ²) ‖ N(0, I)) per row."""
+    """Grade ``function(mean, log_var) -> array (batch,)``: KL(N(z̄, diag τ²) ‖ N(0, I)) per
+    row, with ``mean`` = z̄ and ``log_var`` = log τ² (chapter 4's notation)."""
     return _compare_arrays("gaussian_kl", function, _kl_cases(), _reference_kl,
-                           "per dimension the KL is ½(σ² + μ² − 1 − log σ²); sum it over the "
-                           "last axis, and remember log_var is log σ², not σ.")
+                           "per dimension the KL is ½(τ² + z̄² − 1 − log τ²), in most texts "
+                           "½(σ² + μ² − 1 − log σ²); sum it over the last axis, and remember "
+                           "log_var is log τ², not τ.")
 
 
 # -- multinomial log-likelihood ---------------------------------------------------------------

@@ -47,8 +47,10 @@ __all__ = [
     "KLAnnealing",
     "MultDAE",
     "MultVAE",
+    "autorec_network",
     "kl_weight",
     "masked_squared_error",
+    "mult_vae_network",
     "multinomial_nll",
 ]
 
@@ -143,6 +145,24 @@ class KLAnnealing(keras.callbacks.Callback):
 # ------------------------------------------------------------------------------------------
 
 
+def autorec_network(n_inputs: int, hidden: int, l2: float, dropout: float, seed: int,
+                    name: str = "AutoRec") -> keras.Model:
+    """AutoRec's network: rating vectors ``(batch, n_inputs)`` → reconstructions, same shape.
+
+    ``r̂ = W · sigmoid(V · dropout(r) + c) + b``: input dropout at rate ``dropout`` (training
+    only), a sigmoid code of ``hidden`` units, a linear decoder, and an L2 penalty ``l2`` on
+    both weight matrices. Missing ratings are 0 in the input.
+    """
+    regularizer = keras.regularizers.L2(l2)
+    ratings = keras.Input(shape=(n_inputs,), name="ratings")
+    corrupted = layers.Dropout(dropout, seed=seed, name="corruption")(ratings)
+    code = layers.Dense(hidden, activation="sigmoid", kernel_regularizer=regularizer,
+                        name="encoder")(corrupted)
+    reconstruction = layers.Dense(n_inputs, kernel_regularizer=regularizer,
+                                  name="decoder")(code)
+    return keras.Model(ratings, reconstruction, name=name)
+
+
 class AutoRec(EpochRecommender, RatingRecommender):
     """AutoRec (Sedhain et al. 2015): ``r̂ = W · sigmoid(V r + μ) + b``, masked squared loss.
 
@@ -204,15 +224,8 @@ class AutoRec(EpochRecommender, RatingRecommender):
         reconstructions, of the same shape.
         """
         n_inputs = self.n_users_ if self.item_based else self.n_items_
-        regularizer = keras.regularizers.L2(self.l2)
-        ratings = keras.Input(shape=(n_inputs,), name="ratings")
-        corrupted = layers.Dropout(self.dropout, seed=self.seed, name="corruption")(ratings)
-        code = layers.Dense(self.hidden, activation="sigmoid", kernel_regularizer=regularizer,
-                            name="encoder")(corrupted)
-        reconstruction = layers.Dense(n_inputs, kernel_regularizer=regularizer,
-                                      name="decoder")(code)
-        return keras.Model(ratings, reconstruction, name="I_AutoRec" if self.item_based
-                           else "U_AutoRec")
+        return autorec_network(n_inputs, self.hidden, self.l2, self.dropout, self.seed,
+                               name="I_AutoRec" if self.item_based else "U_AutoRec")
 
     def _start(self, train: pd.DataFrame) -> None:
         self.fallback_ = Biases().fit(train, self.n_users_, self.n_items_)
@@ -395,6 +408,34 @@ class MultDAE(_MatrixAutoencoder):
 
 
 
+
+def mult_vae_network(n_items: int, hidden: int, latent: int, dropout: float, l2: float,
+                     seed: int) -> keras.Model:
+    """Mult-VAE's network: rows ``(batch, n_items)`` → logits ``(batch, n_items)``.
+
+    The row is L2-normalised and dropped out; (a ``tanh`` layer of ``hidden`` units when
+    ``hidden > 0``, then) two linear layers give the code's mean ``z_mean`` and log-variance
+    ``z_log_var`` of dimension ``latent``; :class:`GaussianSample` draws the code (and adds
+    the KL term); (a ``tanh`` layer, then) a linear decoder gives the logits. The layers
+    ``z_mean``, ``z_log_var`` and ``sample`` are used by :class:`MultVAE`'s training.
+    """
+    regularizer = keras.regularizers.L2(l2)
+    row = keras.Input(shape=(n_items,), name="interactions")
+    normalised = layers.UnitNormalization(name="l2_normalise")(row)
+    features = layers.Dropout(dropout, seed=seed, name="corruption")(normalised)
+    if hidden:
+        features = layers.Dense(hidden, activation="tanh", kernel_regularizer=regularizer,
+                                name="encoder")(features)
+    z_mean = layers.Dense(latent, kernel_regularizer=regularizer, name="z_mean")(features)
+    z_log_var = layers.Dense(latent, kernel_regularizer=regularizer, name="z_log_var")(features)
+    z = GaussianSample(seed=seed, name="sample")([z_mean, z_log_var])
+    if hidden:
+        z = layers.Dense(hidden, activation="tanh", kernel_regularizer=regularizer,
+                         name="decoder_hidden")(z)
+    logits = layers.Dense(n_items, kernel_regularizer=regularizer, name="decoder")(z)
+    return keras.Model(row, logits, name="Mult_VAE")
+
+
 class MultVAE(_MatrixAutoencoder):
     """Variational autoencoder with a multinomial likelihood (Mult-VAE, Liang et al. 2018).
 
@@ -461,24 +502,8 @@ class MultVAE(_MatrixAutoencoder):
         An override must keep the layers named ``z_mean``, ``z_log_var`` and ``sample`` (a
         :class:`GaussianSample`), which the KL annealing and :meth:`encode` use.
         """
-        n_items = self.n_items_
-        regularizer = keras.regularizers.L2(self.l2)
-        row = keras.Input(shape=(n_items,), name="interactions")
-        normalised = layers.UnitNormalization(name="l2_normalise")(row)
-        features = layers.Dropout(self.dropout, seed=self.seed, name="corruption")(normalised)
-        if self.hidden:
-            features = layers.Dense(self.hidden, activation="tanh",
-                                    kernel_regularizer=regularizer, name="encoder")(features)
-        z_mean = layers.Dense(self.latent, kernel_regularizer=regularizer,
-                              name="z_mean")(features)
-        z_log_var = layers.Dense(self.latent, kernel_regularizer=regularizer,
-                                 name="z_log_var")(features)
-        z = GaussianSample(seed=self.seed, name="sample")([z_mean, z_log_var])
-        if self.hidden:
-            z = layers.Dense(self.hidden, activation="tanh", kernel_regularizer=regularizer,
-                             name="decoder_hidden")(z)
-        logits = layers.Dense(n_items, kernel_regularizer=regularizer, name="decoder")(z)
-        return keras.Model(row, logits, name="Mult_VAE")
+        return mult_vae_network(self.n_items_, self.hidden, self.latent, self.dropout,
+                                self.l2, self.seed)
 
     def _loss(self):
         return multinomial_nll
