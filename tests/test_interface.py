@@ -30,7 +30,9 @@ MODULES = ["recsys_lab.baselines", "recsys_lab.models.mf", "recsys_lab.models.nc
 #: Data arguments, by constructor argument name.
 DATA = {"item_genres": np.eye(3)[np.arange(N_ITEMS) % 3],
         "item_tokens": (np.arange(N_ITEMS * 6).reshape(N_ITEMS, 6) % 11) + 1,
-        "user_groups": np.arange(N_USERS) % 3}
+        "user_groups": np.arange(N_USERS) % 3,
+        "item_years": 1990.0 + np.arange(N_ITEMS) % 4,
+        "item_content": np.eye(5)[np.arange(N_ITEMS) % 5]}
 #: The fastest settings, where a class takes them.
 FAST = {"epochs": 1, "embedding_dim": 4, "hidden": 4, "latent": 2, "hidden_units": 4,
         "n_factors": 2, "max_len": 5, "n_filters": 2, "hidden_g": 4, "hidden_d": 4,

@@ -96,19 +96,20 @@ def _reference_ridge(x_warm, factors_warm, x_cold, l2):
 
 @_grader
 def check_ridge_factors(function: Callable) -> Feedback:
-    """Grade ``function(x_warm, factors_warm, x_cold, l2) -> array (n_cold, k)``.
+    """Grade ``function(x_warm, factors_warm, x_cold, l2) -> array (n_cold, d)``.
 
-    The linear version of approach (a): ``W = (XᵀX + λI)⁻¹ Xᵀ Q`` on the warm items'
-    content ``X`` and factors ``Q``, then the cold items' predicted factors ``X_cold W``.
+    The linear version of approach (a): ``A = (CᵀC + λI)⁻¹ Cᵀ Y`` on the warm items'
+    content ``C`` and factors ``Y``, then the cold items' predicted factors ``C_cold A``
+    (chapter 5's notation).
     """
     if (not_a_function := _not_a_function("ridge_factors", function)) is not None:
         return not_a_function
     rng = np.random.default_rng(11)
-    for n_warm, n_cold, n_tokens, k, l2 in ((30, 5, 8, 3, 1.0), (50, 10, 20, 4, 10.0),
+    for n_warm, n_cold, n_tokens, d, l2 in ((30, 5, 8, 3, 1.0), (50, 10, 20, 4, 10.0),
                                            (12, 4, 25, 2, 0.5)):
         x_warm = (rng.random((n_warm, n_tokens)) < 0.3).astype(float)
         x_cold = (rng.random((n_cold, n_tokens)) < 0.3).astype(float)
-        factors = rng.standard_normal((n_warm, k))
+        factors = rng.standard_normal((n_warm, d))
         expected = _reference_ridge(x_warm, factors, x_cold, l2)
         got, error = _call_safely(function, x_warm.copy(), factors.copy(), x_cold.copy(), l2)
         if error:
@@ -121,7 +122,7 @@ def check_ridge_factors(function: Callable) -> Feedback:
             unregularised = x_cold @ np.linalg.lstsq(x_warm, factors, rcond=None)[0]
             if np.allclose(got, unregularised, atol=1e-6):
                 return Feedback(False, "that is least squares without the ridge penalty: add "
-                                       "λI to XᵀX.")
+                                       "λI to CᵀC.")
             return Feedback(False, "the predicted factors differ from the ridge solution. "
-                                   "Hint: W = solve(XᵀX + λI, XᵀQ), then X_cold @ W.")
+                                   "Hint: A = solve(CᵀC + λI, CᵀY), then x_cold @ A.")
     return Feedback(True, "correct: content → factors by ridge regression, on 3 test cases.")
