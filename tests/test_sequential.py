@@ -1,13 +1,15 @@
-"""Chapter 6 models: NumPy GRU = Keras GRU, Markov and GRU4Rec learn a planted Markov chain."""
+"""Chapter 6 models: NumPy GRU = Keras GRU, Markov and GRU4Rec learn a planted Markov chain;
+session-kNN votes by the neighbours of a recency-weighted query."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 keras = pytest.importorskip("keras")
 
 from recsys_lab.baselines import MostPopular  # noqa: E402
 from recsys_lab.evaluate import Validation, evaluate  # noqa: E402
-from recsys_lab.models.sequential import GRU4Rec, MarkovChain  # noqa: E402
+from recsys_lab.models.sequential import GRU4Rec, MarkovChain, SessionKNN  # noqa: E402
 from recsys_lab.scratch.gru import gru_step  # noqa: E402
 from recsys_lab.splits import seq_split  # noqa: E402
 
@@ -60,6 +62,48 @@ def test_markov_chain_scores_by_the_last_item_in_time_order(chain):
     np.testing.assert_allclose(model.score_items(np.arange(5)), expected)
 
 
+def _three_histories():
+    """u0: 0 → 1 → 2, u1: 2 → 3, u2: 0 → 4, in time order, over five items."""
+    users, items = [0, 0, 0, 1, 1, 2, 2], [0, 1, 2, 2, 3, 0, 4]
+    return pd.DataFrame({"user": users, "item": items, "timestamp": np.arange(7)})
+
+
+def test_session_knn_matches_a_hand_computed_vote():
+    model = SessionKNN(n_neighbors=2, recent_items=2).fit(_three_histories(), 3, 5)
+    # Query 0 → 2: item 2 (most recent) weighs 1, item 0 (one step back) 1 - 1/2.
+    query_norm = np.sqrt(0.5**2 + 1**2)
+    similarity = np.array([1.5 / np.sqrt(3), 1 / np.sqrt(2), 0.5 / np.sqrt(2)]) / query_norm
+    s0, s1 = similarity[:2]  # the two nearest histories, u0 and u1, vote; u2 does not
+    expected = [s0, s0, s0 + s1, s1, 0.0]
+    np.testing.assert_allclose(model.score_histories([np.array([0, 2])]), [expected])
+    np.testing.assert_array_equal(model.sessions_.toarray().sum(axis=1), [3, 2, 2])
+
+
+def test_session_knn_leaves_a_user_out_of_their_own_neighbours():
+    model = SessionKNN(n_neighbors=1, recent_items=2).fit(_three_histories(), 3, 5)
+    own = model.score_items([2])[0]  # u2 = 0 → 4; item 4 is in no other history
+    assert own[4] == 0 and own[1] > 0  # its one neighbour is u0, which rated 0, 1, 2
+    assert model.score_histories([model.histories_[2]])[0, 4] > 0  # itself, when not left out
+    assert model.score_histories([np.array([], dtype=int)]).sum() == 0  # no history, no vote
+
+
+def test_session_knn_order_matters_on_a_planted_chain(chain):
+    split = seq_split(chain.ratings)
+    sizes = dict(n_users=chain.n_users, n_items=chain.n_items)
+    hr = {name: evaluate(model, split.train, split.valid, "SEQ", **sizes)["HR@10"]
+          for name, model in {"recent": SessionKNN(recent_items=3),
+                              "all": SessionKNN(recent_items=50),
+                              "popular": MostPopular()}.items()}
+    # The planted next item depends on the last one: a query of the last few items finds
+    # the neighbours that know it, a query of the whole history blurs it.
+    assert hr["recent"] > hr["all"] + 0.1 and hr["all"] > hr["popular"]
+    # Reordering the same items changes the query, so the scores too.
+    model = SessionKNN(recent_items=3).fit(split.train, **sizes)
+    history = model.histories_[0]
+    assert not np.allclose(model.score_histories([history]),
+                           model.score_histories([history[::-1]]))
+
+
 def test_gru4rec_learns_the_markov_chain(chain, fitted_gru):
     split, model = fitted_gru
     sizes = dict(n_users=chain.n_users, n_items=chain.n_items)
@@ -98,6 +142,8 @@ def test_gru4rec_uses_history_in_time_order_and_is_reproducible(chain, fitted_gr
     (lambda: GRU4Rec(train_len=0), "train_len"),
     (lambda: GRU4Rec(max_len=2.5), "max_len"),
     (lambda: MarkovChain(smoothing=-1.0), "smoothing"),
+    (lambda: SessionKNN(n_neighbors=0), "n_neighbors"),
+    (lambda: SessionKNN(recent_items=1.5), "recent_items"),
 ])
 def test_bad_hyper_parameters_raise(chain, make, message):
     with pytest.raises(ValueError, match=message):
