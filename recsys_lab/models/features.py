@@ -229,13 +229,24 @@ def deepfm_network(user_encoder, item_encoder, hidden_units) -> keras.Model:
 
 
 def dcn_network(user_encoder, item_encoder, n_cross_layers, hidden_units) -> keras.Model:
-    """``x₀`` = concatenated embeddings → cross layers ``x₀ ⊙ (x W + b) + x`` → MLP → logit."""
-    user, item = _inputs()
-    embeddings, _, _ = _encode(user_encoder, item_encoder, user, item)
-    x0 = x = layers.Flatten(name="concatenated")(embeddings)
+    """``x₀`` = concatenated embeddings → cross layers ``x₀ ⊙ (x W + b) + x`` → MLP → logit.
+
+    Written out top to bottom, without the helpers the other networks share, because
+    chapter 10 shows it as code the reader edits (the layers and their names are those of
+    :func:`_inputs`, :func:`_encode`, :func:`_mlp` and :func:`_logit`).
+    """
+    user = keras.Input(shape=(), dtype="int32", name="user")
+    item = keras.Input(shape=(), dtype="int32", name="item")
+    user_embeddings, _, _ = user_encoder(user)  # (batch, n user fields, k); linear, squares
+    item_embeddings, _, _ = item_encoder(item)  # (batch, n item fields, k)
+    embeddings = layers.Concatenate(axis=1, name="field_embeddings")(
+        [user_embeddings, item_embeddings])
+    x0 = x = layers.Flatten(name="concatenated")(embeddings)  # (batch, n_fields · k)
     for layer in range(n_cross_layers):
-        x = FeatureCross(name=f"cross_{layer + 1}")(x0, x)
-    score = _logit(_mlp(x, hidden_units, "deep"), "output")
+        x = FeatureCross(name=f"cross_{layer + 1}")(x0, x)  # x₀ ⊙ (x W + b) + x
+    for layer, units in enumerate(hidden_units):
+        x = layers.Dense(units, activation="relu", name=f"deep_{layer + 1}")(x)
+    score = ops.squeeze(layers.Dense(1, name="output")(x), axis=-1)
     return keras.Model([user, item], score, name="dcn_v2")
 
 

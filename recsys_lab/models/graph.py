@@ -44,7 +44,7 @@ from recsys_lab.validation import (
     one_of,
 )
 
-layers, ops = keras.layers, keras.ops
+ops = keras.ops
 
 COMBINATIONS = ("mean", "last")
 ACTIVATIONS = ("linear", "leaky_relu", "tanh")
@@ -84,7 +84,7 @@ class GraphPropagation(keras.Model):
             shape=(self.n_nodes, embedding_dim), name="node_embedding",
             initializer=keras.initializers.RandomNormal(stddev=0.1))
         self.layer_transforms = [
-            layers.Dense(embedding_dim, use_bias=False, name=f"transform_{layer + 1}")
+            keras.layers.Dense(embedding_dim, use_bias=False, name=f"transform_{layer + 1}")
             for layer in range(n_layers)] if transform else []
         for dense in self.layer_transforms:  # built now, so an optimiser can see them
             dense.build((None, embedding_dim))
