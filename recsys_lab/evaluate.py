@@ -9,7 +9,8 @@
   negatives or against every unseen item (Krichene & Rendle 2020); :class:`ScoreCache` makes
   such per-user loops cheap;
 * :func:`per_user_metrics` keeps each test user's metrics, for paired comparisons
-  (:mod:`recsys_lab.stats`);
+  (:mod:`recsys_lab.stats`); :func:`per_unit_scores` gives a fitted model's headline
+  metric per test unit of a standard split (a squared error per rating under RATING);
 * :func:`next_item_ranks` gives the rank of each user's next item (SEQ), for per-user
   analyses;
 * :class:`Leaderboard` gathers rows from every chapter and draws them as a table or a chart.
@@ -217,6 +218,40 @@ def per_user_metrics(
     per_user, _ = _ranking_per_user(model, history, test, protocol, n_users, n_items,
                                     candidates)
     return per_user
+
+
+def per_unit_scores(model, split, protocol: str) -> pd.Series:
+    """A fitted model's headline metric on each test unit of a protocol's split.
+
+    What a leaderboard pairs: under the ranking protocols each test user's headline metric
+    (:data:`HEADLINE`: NDCG@10, or HR@10 under SEQ); under RATING each test rating's squared
+    error, whose mean is the MSE (lower is better). The model is scored as
+    :func:`recsys_lab.registry.run` scored it: with ``split.history`` as the history under
+    SEQ, among ``split.cold_items`` under COLD, with ``split.train`` otherwise.
+
+    Parameters
+    ----------
+    model : a model fitted on the split's training data (``split.history`` under SEQ).
+    split : the protocol's split (:func:`recsys_lab.splits.standard_splits`).
+    protocol : one of :data:`recsys_lab.splits.PROTOCOLS`.
+
+    Returns
+    -------
+    Series of floats named after the metric (``"squared error"`` under RATING), indexed by
+    ``user`` (ranking protocols, as :func:`per_user_metrics`) or by the test frame's index
+    (RATING). Two models' Series pair up in :func:`recsys_lab.stats.paired_bootstrap`.
+    """
+    _check_protocol(protocol)
+    if protocol == RATING:
+        test = split.test
+        predicted = np.asarray(model.predict(test["user"].to_numpy(), test["item"].to_numpy()),
+                               dtype=float)
+        errors = (predicted - test["rating"].to_numpy(dtype=float)) ** 2
+        return pd.Series(errors, index=test.index, name="squared error")
+    history = split.history if protocol == SEQ else split.train
+    candidates = split.cold_items if protocol == COLD else None
+    metric = HEADLINE[protocol][0]
+    return per_user_metrics(model, history, split.test, protocol, candidates=candidates)[metric]
 
 
 class Validation:

@@ -42,6 +42,11 @@ def _item_genres(data) -> np.ndarray:
     return genre_matrix(data.items, data.genres)
 
 
+def _item_years(data) -> np.ndarray:
+    years = data.items.set_index("item")["year"].reindex(np.arange(data.n_items))
+    return years.to_numpy(dtype=float, na_value=np.nan)
+
+
 def _item_tokens(data):
     from recsys_lab.features import content_tokens
 
@@ -73,7 +78,8 @@ def _item_fields(data):
 
 
 #: Constructor arguments that come from the data, by the name an :class:`Entry` uses.
-DATA_ARGUMENTS: dict[str, Callable] = {"item_genres": _item_genres, "item_tokens": _item_tokens,
+DATA_ARGUMENTS: dict[str, Callable] = {"item_genres": _item_genres, "item_years": _item_years,
+                                       "item_tokens": _item_tokens,
                                        "item_entities": _item_entities,
                                        "user_groups": _user_groups, "user_fields": _user_fields,
                                        "item_fields": _item_fields}
@@ -169,6 +175,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("MLP", TOPN, 3, _M + "ncf:MLPRecommender"),
     Entry("NeuMF", TOPN, 3, _M + "ncf:NeuMF"),
     Entry("TwoTower", TOPN, 3, _M + "ncf:TwoTower"),
+    Entry("CML", TOPN, 3, _M + "ncf:CollaborativeMetricLearning"),
     Entry("I-AutoRec", RATING, 4, _M + "autoencoders:AutoRec"),
     Entry("U-AutoRec", RATING, 4, _M + "autoencoders:AutoRec", {"item_based": False}),
     Entry("CDAE", TOPN, 4, _M + "autoencoders:CDAE"),
@@ -181,7 +188,11 @@ ENTRIES: tuple[Entry, ...] = (
           data_params={"item_tokens": "item_tokens"}),
     Entry("ContentTower", COLD, 5, _M + "content:ContentTower",
           data_params={"item_tokens": "item_tokens"}),
+    Entry("GenreYearPopularity", COLD, 5, _B + "GenreYearPopularity",
+          data_params={"item_genres": "item_genres", "item_years": "item_years"}),
+    Entry("ContentKNN", COLD, 5, _B + "ContentKNN", data_params={"item_content": "item_tokens"}),
     Entry("Markov", SEQ, 6, _M + "sequential:MarkovChain"),
+    Entry("SessionKNN", SEQ, 6, _M + "sequential:SessionKNN"),
     Entry("GRU4Rec", SEQ, 6, _M + "sequential:GRU4Rec"),
     Entry("SASRec", SEQ, 7, _M + "attention:SASRec"),
     Entry("CFGAN", TOPN, 8, _M + "gan:CFGAN"),

@@ -13,6 +13,8 @@ when the interval for the difference A − B **excludes zero** (design.md, "Unce
 * :func:`paired_hit_test` — for hit/miss outcomes per user (did the next item make the top
   10, under SEQ): the exact McNemar test, which looks only at the users on whom the two
   models disagree, with the paired bootstrap interval for the difference of hit rates.
+* :func:`compare_with_reference` — every model of a leaderboard against one reference model,
+  each with its paired interval and a verdict, as a table.
 * :func:`seed_spread` and :func:`compare_over_seeds` — the mean ± standard deviation of a
   metric, or of a difference, over several split (or training) seeds. The bootstrap covers
   the choice of users; the spread over seeds shows how far the ordering seen on a single
@@ -26,6 +28,7 @@ TensorFlow, and no use of the global random state.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -38,6 +41,7 @@ __all__ = [
     "Comparison",
     "Spread",
     "compare_over_seeds",
+    "compare_with_reference",
     "paired_bootstrap",
     "paired_hit_test",
     "seed_spread",
@@ -338,6 +342,62 @@ def paired_hit_test(
     comparison = paired_bootstrap(hits_a, hits_b, n_resamples=n_resamples,
                                   confidence=confidence, seed=seed)
     return replace(comparison, p_value=_mcnemar_p_value(hits_a, hits_b))
+
+
+def compare_with_reference(
+    values: Mapping,
+    reference: str,
+    *,
+    lower_is_better: bool = False,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Each model's paired interval against one reference model: a leaderboard's uncertainty.
+
+    Parameters
+    ----------
+    values : ``{model name: per-unit metric}``, every model scored on the same units (e.g.
+        each test user's NDCG@10, or each test rating's squared error), as in
+        :func:`paired_bootstrap` (Series are aligned on their index). Must include
+        ``reference``.
+    reference : the name of the model every other one is compared with.
+    lower_is_better : whether a smaller metric is better (an error), which decides the
+        verdict's direction only.
+    n_resamples, confidence, seed : as in :func:`paired_bootstrap` (the same seed for every
+        model).
+
+    Returns
+    -------
+    DataFrame indexed by model name, in the order of ``values``, with columns
+    ``difference`` (mean of the model's metric minus the reference's, in the metric's own
+    units), ``low`` and ``high`` (the paired bootstrap interval for it) and ``verdict``:
+    ``"better"`` or ``"worse"`` than the reference when the interval excludes zero,
+    ``"indistinguishable"`` otherwise, and ``"reference"`` on the reference's own row
+    (difference and interval exactly 0).
+
+    Raises
+    ------
+    ValueError
+        If ``reference`` is not among ``values``, or as :func:`paired_bootstrap`.
+    """
+    if reference not in values:
+        raise ValueError(f"reference {reference!r} is not among the models: {list(values)}")
+    rows = {}
+    for name, model_values in values.items():
+        if name == reference:
+            rows[name] = (0.0, 0.0, 0.0, "reference")
+            continue
+        comparison = paired_bootstrap(model_values, values[reference],
+                                      n_resamples=n_resamples, confidence=confidence,
+                                      seed=seed)
+        ahead = {"a ahead": "better", "b ahead": "worse"}.get(comparison.verdict,
+                                                              "indistinguishable")
+        if lower_is_better and ahead != "indistinguishable":
+            ahead = "worse" if ahead == "better" else "better"
+        rows[name] = (comparison.difference, comparison.low, comparison.high, ahead)
+    return pd.DataFrame.from_dict(rows, orient="index",
+                                  columns=["difference", "low", "high", "verdict"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -237,3 +237,40 @@ def test_hits_by_user_by_hand_and_as_the_hit_rates_average():
     sampled = hits_by_user(model, TRAIN, test, n_negatives=3, seed=4)
     assert sampled_hit_rate(model, TRAIN, test, n_negatives=3, seed=4) == pytest.approx(
         np.concatenate(list(sampled.values())).mean())
+
+
+def test_per_unit_scores_pair_squared_errors_under_rating():
+    from recsys_lab.evaluate import per_unit_scores
+    from recsys_lab.splits import Split
+
+    scores = np.array([[4.0, 2.0], [3.0, 5.0]])
+    test = pd.DataFrame({"user": [0, 1, 1], "item": [0, 0, 1], "rating": [5.0, 1.0, 5.0]},
+                        index=[7, 8, 9])
+    model = FixedScores(scores).fit(TRAIN, 2, 2)
+    errors = per_unit_scores(model, Split(TRAIN, test), "RATING")
+    assert errors.name == "squared error" and list(errors.index) == [7, 8, 9]
+    np.testing.assert_allclose(errors, [1.0, 4.0, 0.0])  # their mean is the MSE
+    row = evaluate(model, TRAIN, test, "RATING", fitted=True)
+    assert np.sqrt(errors.mean()) == pytest.approx(row["RMSE"])
+
+
+def test_per_unit_scores_score_as_the_registry_does():
+    from recsys_lab.evaluate import per_unit_scores
+    from recsys_lab.splits import ColdSplit, SeqSplit
+
+    scores = np.tile(np.arange(20, 0, -1.0), (2, 1))  # item 0 best, item 19 worst
+    model = FixedScores(scores).fit(TRAIN, 2, 20)
+    # SEQ: the history is train + valid, so user 0's valid item 1 leaves her ranking.
+    seq = SeqSplit(pd.DataFrame({"user": [0, 1], "item": [0, 1], "timestamp": [0, 0]}),
+                   pd.DataFrame({"user": [0, 1], "item": [1, 0], "timestamp": [1, 1]}),
+                   pd.DataFrame({"user": [0, 1], "item": [2, 19], "timestamp": [2, 2]}))
+    hits = per_unit_scores(model, seq, "SEQ")
+    assert hits.name == "HR@10" and list(hits.index) == [0, 1]
+    np.testing.assert_array_equal(hits, [1.0, 0.0])
+    row = evaluate(model, seq.history, seq.test, "SEQ", fitted=True)
+    assert hits.mean() == pytest.approx(row["HR@10"])
+    # COLD: only the cold items are ranked, so item 19 is second of items 18 and 19.
+    cold = ColdSplit(TRAIN, pd.DataFrame({"user": [0], "item": [19]}), np.array([18, 19]))
+    ndcg = per_unit_scores(model, cold, "COLD")
+    assert ndcg.name == "NDCG@10"
+    assert ndcg.loc[0] == pytest.approx(1 / np.log2(3))  # second of the two candidates

@@ -363,7 +363,8 @@ def test_compare_over_seeds_rejects_bad_values(a, b, message):
 
 def test_public_names():
     assert set(stats.__all__) == {"Comparison", "Spread", "paired_bootstrap",
-                                  "paired_hit_test", "seed_spread", "compare_over_seeds"}
+                                  "paired_hit_test", "seed_spread", "compare_over_seeds",
+                                  "compare_with_reference"}
 
 
 def test_describe_groups_thousands():
@@ -373,3 +374,35 @@ def test_describe_groups_thousands():
     a = rng.random(20_000)
     sentence = paired_bootstrap(a, a + 1.0).describe("A", "B", unit="test ratings")
     assert sentence.endswith("20,000 test ratings)")
+
+
+def test_compare_with_reference_by_hand():
+    a = np.array([0.5, 0.6, 0.7, 0.8])
+    values = {"A": a + 0.1, "Ref": a, "B": a - 0.2, "C": a + np.array([0.1, -0.1, 0.1, -0.1])}
+    table = stats.compare_with_reference(values, "Ref")
+    assert list(table.index) == ["A", "Ref", "B", "C"]
+    assert list(table.columns) == ["difference", "low", "high", "verdict"]
+    # A constant shift has exactly that interval.
+    assert table.loc["A", ["difference", "low", "high"]].tolist() == pytest.approx([0.1] * 3)
+    assert table.loc["B", "difference"] == pytest.approx(-0.2)
+    assert table["verdict"].tolist() == ["better", "reference", "worse", "indistinguishable"]
+    assert table.loc["Ref", ["difference", "low", "high"]].tolist() == [0.0, 0.0, 0.0]
+    # Each row is the paired bootstrap of that model against the reference.
+    c = stats.paired_bootstrap(values["C"], a)
+    assert (table.loc["C", "low"], table.loc["C", "high"]) == (c.low, c.high)
+
+
+def test_compare_with_reference_reads_errors_the_other_way():
+    errors = np.array([1.0, 2.0, 3.0])
+    table = stats.compare_with_reference({"low error": errors - 0.5, "ref": errors,
+                                          "high error": errors + 0.5}, "ref",
+                                         lower_is_better=True)
+    assert table["verdict"].tolist() == ["better", "reference", "worse"]
+    assert table.loc["low error", "difference"] == pytest.approx(-0.5)  # in the metric's units
+
+
+def test_compare_with_reference_needs_the_reference():
+    with pytest.raises(ValueError, match="reference 'EASE' is not among the models"):
+        stats.compare_with_reference({"A": [1.0, 2.0]}, "EASE")
+    with pytest.raises(ValueError, match="same units"):
+        stats.compare_with_reference({"A": [1.0, 2.0], "B": [1.0]}, "B")
