@@ -115,3 +115,22 @@ def test_every_glue_role_names_a_value_the_chapter_glues(name):
             for match in _GLUE_ROLE.findall(cell)}
     assert used, f"{name} uses no glue role"
     assert used <= _glued_keys(name), f"{name}: unknown glue keys {used - _glued_keys(name)}"
+
+
+#: The book's pages written in plain MyST (no cell computes anything there): only dataset
+#: facts and settings may appear, each listed here.
+PAGES: dict[str, set[str]] = {
+    "00_introduction": {
+        "93.7",  # the unobserved share of ML-100K's rating matrix, 1 − 100,000 / (943 · 1,682)
+        "20%",  # the protocols' definitions (a random 20% held out)
+    },
+    "11_leaderboard": {"95%"},  # the confidence level of the intervals, a setting
+    "teaching": set(),
+}
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_a_markdown_page_types_only_facts_and_settings(name):
+    typed = [figure for figure in typed_figures((BOOK / f"{name}.md").read_text())
+             if figure not in PAGES[name]]
+    assert not typed, f"{name}.md: measured figures typed by hand: {typed}"
