@@ -134,3 +134,13 @@ def test_a_markdown_page_types_only_facts_and_settings(name):
     typed = [figure for figure in typed_figures((BOOK / f"{name}.md").read_text())
              if figure not in PAGES[name]]
     assert not typed, f"{name}.md: measured figures typed by hand: {typed}"
+
+
+@pytest.mark.parametrize("name", GLUED)
+def test_a_chapter_glues_each_key_once(name):
+    """myst-nb warns on a key glued twice, and the build treats warnings as errors."""
+    notebook = json.loads((BOOK / f"{name}.ipynb").read_text())
+    keys = [key for cell in notebook["cells"] if cell["cell_type"] == "code"
+            for key in re.findall(r"""glue\(\s*["']([^"']+)["']""", "".join(cell["source"]))]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    assert not repeated, f"{name} glues these keys more than once: {repeated}"
