@@ -9,7 +9,8 @@
   negatives or against every unseen item (Krichene & Rendle 2020); :class:`ScoreCache` makes
   such per-user loops cheap;
 * :func:`per_user_metrics` keeps each test user's metrics, for paired comparisons
-  (:mod:`recsys_lab.stats`); :func:`per_unit_scores` gives a fitted model's headline
+  (:mod:`recsys_lab.stats`); :func:`scoring_inputs` says what a protocol scores a model
+  against (history, candidates); :func:`per_unit_scores` gives a fitted model's headline
   metric per test unit of a standard split (a squared error per rating under RATING);
 * :func:`next_item_ranks` gives the rank of each user's next item (SEQ), for per-user
   analyses;
@@ -220,6 +221,20 @@ def per_user_metrics(
     return per_user
 
 
+def scoring_inputs(split, protocol: str) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """What a model fitted on a protocol's split is scored against: ``(history, candidates)``.
+
+    ``history`` is the data whose items are excluded from the ranking and which the model
+    was fitted on: ``split.history`` under SEQ (training plus the validation item),
+    ``split.train`` otherwise. ``candidates`` is ``split.cold_items`` under COLD (only cold
+    items are ranked), ``None`` otherwise.
+    """
+    _check_protocol(protocol)
+    history = split.history if protocol == SEQ else split.train
+    candidates = split.cold_items if protocol == COLD else None
+    return history, candidates
+
+
 def per_unit_scores(model, split, protocol: str) -> pd.Series:
     """A fitted model's headline metric on each test unit of a protocol's split.
 
@@ -242,14 +257,13 @@ def per_unit_scores(model, split, protocol: str) -> pd.Series:
     (RATING). Two models' Series pair up in :func:`recsys_lab.stats.paired_bootstrap`.
     """
     _check_protocol(protocol)
+    history, candidates = scoring_inputs(split, protocol)
     if protocol == RATING:
         test = split.test
         predicted = np.asarray(model.predict(test["user"].to_numpy(), test["item"].to_numpy()),
                                dtype=float)
         errors = (predicted - test["rating"].to_numpy(dtype=float)) ** 2
         return pd.Series(errors, index=test.index, name="squared error")
-    history = split.history if protocol == SEQ else split.train
-    candidates = split.cold_items if protocol == COLD else None
     metric = HEADLINE[protocol][0]
     return per_user_metrics(model, history, split.test, protocol, candidates=candidates)[metric]
 

@@ -282,14 +282,11 @@ def run(entry: Entry, data, splits: Mapping, models: dict | None = None) -> dict
     Returns :func:`~recsys_lab.evaluate.evaluate`'s row plus ``chapter``, ``parameters``
     and ``score_seconds``.
     """
-    from recsys_lab.evaluate import evaluate
+    from recsys_lab.evaluate import evaluate, scoring_inputs
 
     split = splits[entry.protocol]
-    train, extra = split.train, {}
-    if entry.protocol == SEQ:
-        train = split.history
-    if entry.protocol == COLD:
-        extra = {"candidates": split.cold_items}
+    train, candidates = scoring_inputs(split, entry.protocol)
+    extra = {} if candidates is None else {"candidates": candidates}
     model = entry.build(data)
     start = time.perf_counter()
     row = evaluate(model, train, split.test, entry.protocol, name=entry.name,

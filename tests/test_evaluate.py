@@ -274,3 +274,19 @@ def test_per_unit_scores_score_as_the_registry_does():
     ndcg = per_unit_scores(model, cold, "COLD")
     assert ndcg.name == "NDCG@10"
     assert ndcg.loc[0] == pytest.approx(1 / np.log2(3))  # second of the two candidates
+
+
+def test_scoring_inputs_name_the_history_and_candidates_of_each_protocol():
+    from recsys_lab.evaluate import scoring_inputs
+    from recsys_lab.splits import ColdSplit, SeqSplit, Split
+
+    frame = pd.DataFrame({"user": [0], "item": [0], "timestamp": [0]})
+    seq = SeqSplit(frame, frame.assign(item=1), frame.assign(item=2))
+    history, candidates = scoring_inputs(seq, "SEQ")
+    assert candidates is None and list(history["item"]) == [0, 1]
+    cold = ColdSplit(TRAIN, frame, np.array([18, 19]))
+    history, candidates = scoring_inputs(cold, "COLD")
+    assert history is TRAIN and list(candidates) == [18, 19]
+    assert scoring_inputs(Split(TRAIN, frame), "TOPN") == (TRAIN, None)
+    with pytest.raises(ValueError, match="protocol"):
+        scoring_inputs(Split(TRAIN, frame), "TOPK")
