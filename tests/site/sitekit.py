@@ -309,6 +309,11 @@ async (timeoutMs) => {
           || /Syntax error/i.test(svg.textContent))),
         deferred: m.hasAttribute('data-mermaid-deferred'),
         source: (m.getAttribute('data-original-code') || '').trim().slice(0, 80),
+        // The box the page gives the diagram and the drawing inside it, in CSS pixels.
+        boxHeight: svg ? svg.getBoundingClientRect().height : 0,
+        drawingHeight: svg && svg.querySelector('g')
+          ? svg.querySelector('g').getBoundingClientRect().height : 0,
+        buttons: m.parentElement ? m.parentElement.querySelectorAll('button').length : 0,
       };
     }),
     widgets: {

@@ -131,6 +131,17 @@ def test_mermaid_diagrams_render(page, page_record):
     assert not bad, f"{page.html}: mermaid diagrams that did not render:{lines(bad)}"
 
 
+@by_docname(PAGES)
+def test_mermaid_diagrams_fit_their_drawing_and_carry_no_button(page, page_record):
+    """A diagram's box is as tall as its drawing (not a fixed box, mostly empty), and no
+    full-screen button sits beside it (its icon glyph is missing from the offline fonts)."""
+    drawn = [d for d in page_record(page).dom["mermaid"] if d["svg"]]
+    loose = [d for d in drawn if d["boxHeight"] > 1.25 * d["drawingHeight"] + 20]
+    assert not loose, f"{page.html}: diagram boxes far taller than their drawing:{lines(loose)}"
+    buttons = [d for d in drawn if d["buttons"]]
+    assert not buttons, f"{page.html}: buttons beside diagrams:{lines(buttons)}"
+
+
 def test_some_page_has_a_mermaid_diagram(all_records):
     counts = {name: sum(d["svg"] for d in r.dom["mermaid"]) for name, r in all_records.items()}
     assert any(counts.values()), f"no mermaid diagram on any page: {counts}"
