@@ -10,6 +10,8 @@ when the interval for the difference A − B **excludes zero** (design.md, "Unce
   models, so that difficulty cancels in the per-user difference ``a − b`` instead of
   swamping it. The interval is the percentile bootstrap: resample users with replacement,
   recompute the mean difference, and keep the middle ``confidence`` share of those means.
+* :func:`paired_error_comparison` — the same for errors (a squared error per test rating),
+  where the model with the *smaller* mean is ahead.
 * :func:`paired_hit_test` — for hit/miss outcomes per user (did the next item make the top
   10, under SEQ): the exact McNemar test, which looks only at the users on whom the two
   models disagree, with the paired bootstrap interval for the difference of hit rates.
@@ -43,6 +45,7 @@ __all__ = [
     "compare_over_seeds",
     "compare_with_reference",
     "paired_bootstrap",
+    "paired_error_comparison",
     "paired_hit_test",
     "seed_spread",
 ]
@@ -299,6 +302,22 @@ def _mcnemar_p_value(hits_a: np.ndarray, hits_b: np.ndarray) -> float:
     if only_a + only_b == 0:
         return 1.0
     return float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
+
+
+def paired_error_comparison(errors_a, errors_b, **settings) -> Comparison:
+    """:func:`paired_bootstrap` for errors, where lower is better (e.g. each test rating's
+    squared error, whose mean is the MSE).
+
+    The comparison is of the negated errors, so ``verdict`` "a ahead" means A's mean error
+    is smaller, and ``difference`` (with ``low`` and ``high``) is how much smaller:
+    ``mean(errors_b) − mean(errors_a)``. Series stay aligned on their index, as in
+    :func:`paired_bootstrap`, which also takes ``settings`` (``n_resamples``,
+    ``confidence``, ``seed``) and raises on the same bad input.
+    """
+    def negated(errors):
+        return -errors if isinstance(errors, pd.Series) else -np.asarray(errors, dtype=float)
+
+    return paired_bootstrap(negated(errors_a), negated(errors_b), **settings)
 
 
 def paired_hit_test(

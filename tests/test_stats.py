@@ -364,7 +364,7 @@ def test_compare_over_seeds_rejects_bad_values(a, b, message):
 def test_public_names():
     assert set(stats.__all__) == {"Comparison", "Spread", "paired_bootstrap",
                                   "paired_hit_test", "seed_spread", "compare_over_seeds",
-                                  "compare_with_reference"}
+                                  "compare_with_reference", "paired_error_comparison"}
 
 
 def test_describe_groups_thousands():
@@ -406,3 +406,15 @@ def test_compare_with_reference_needs_the_reference():
         stats.compare_with_reference({"A": [1.0, 2.0]}, "EASE")
     with pytest.raises(ValueError, match="same units"):
         stats.compare_with_reference({"A": [1.0, 2.0], "B": [1.0]}, "B")
+
+
+def test_paired_error_comparison_puts_the_smaller_error_ahead():
+    errors_a = pd.Series([1.0, 0.0, 2.0, 1.0], index=[3, 1, 2, 0])
+    errors_b = pd.Series([2.0, 1.0, 3.0, 2.0], index=[0, 1, 2, 3])  # aligned on the index
+    comparison = stats.paired_error_comparison(errors_a, errors_b, n_resamples=500)
+    assert comparison.verdict == "a ahead"
+    assert comparison.difference == pytest.approx(1.0)  # mean(b) − mean(a)
+    reverse = stats.paired_error_comparison(list(errors_b), list(errors_a), n_resamples=500)
+    assert reverse.verdict == "b ahead" and reverse.difference == pytest.approx(-1.0)
+    with pytest.raises(ValueError):
+        stats.paired_error_comparison([1.0, np.nan], [1.0, 2.0])
