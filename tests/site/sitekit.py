@@ -285,9 +285,52 @@ async (timeoutMs) => {
     || (m.getAttribute('data-processed') === 'true' && drawn(m));
   await waitFor(() => [...document.querySelectorAll('.mermaid')].every(finished));
   await waitFor(() => viewScripts().every(rendered));
+  if (document.fonts) await Promise.race([document.fonts.ready, sleep(timeoutMs)]);
   await sleep(100);  // let late console errors arrive
   const maths = [...document.querySelectorAll('.math')];
+  // How a diagram reads on screen: the size its labels are drawn at (font size times the
+  // scale from the SVG's user units to CSS pixels; a wide drawing is shrunk into the column)
+  // and whether it sticks out of the text column or makes anything scroll sideways.
+  const diagramFit = (m, svg) => {
+    if (!svg || !drawn(m)) return {labelPx: null, width: 0, naturalWidth: 0, columnWidth: 0,
+                                   overflows: false};
+    const sizes = [];
+    for (const holder of svg.querySelectorAll('foreignObject, text')) {
+      const ctm = holder.getScreenCTM();
+      if (!ctm) continue;
+      const scale = Math.hypot(ctm.a, ctm.b);
+      const leaves = [holder, ...holder.querySelectorAll('*')].filter((el) =>
+        [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim()));
+      for (const el of leaves) sizes.push(parseFloat(getComputedStyle(el).fontSize) * scale);
+    }
+    // The text column: the article's content box (inside its padding).
+    const column = m.closest('article, main') || document.body;
+    const outer = column.getBoundingClientRect();
+    const style = getComputedStyle(column);
+    const columnBox = {left: outer.left + parseFloat(style.paddingLeft),
+                       right: outer.right - parseFloat(style.paddingRight)};
+    columnBox.width = columnBox.right - columnBox.left;
+    const box = svg.getBoundingClientRect();
+    let scrolls = false;  // a box between the diagram and the column that scrolls sideways
+    for (let el = svg.parentElement; el && el !== column.parentElement; el = el.parentElement) {
+      if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== 'visible') {
+        scrolls = true;
+      }
+    }
+    return {
+      labelPx: sizes.length ? Math.round(Math.min(...sizes) * 10) / 10 : null,
+      width: Math.round(box.width),
+      naturalWidth: Math.round(svg.viewBox.baseVal ? svg.viewBox.baseVal.width : 0),
+      columnWidth: Math.round(columnBox.width),
+      overflows: scrolls || box.left < columnBox.left - 1
+        || box.right > columnBox.right + 1,
+    };
+  };
   return {
+    // Font faces the page asked for that failed to load or decode (an icon font among them
+    // shows as empty squares), as "family (weight style)".
+    failedFonts: document.fonts ? [...document.fonts].filter((f) => f.status === 'error')
+      .map((f) => `${f.family} (${f.weight} ${f.style})`) : [],
     title: document.title,
     math: {
       elements: maths.length,
@@ -314,6 +357,7 @@ async (timeoutMs) => {
         drawingHeight: svg && svg.querySelector('g')
           ? svg.querySelector('g').getBoundingClientRect().height : 0,
         buttons: m.parentElement ? m.parentElement.querySelectorAll('button').length : 0,
+        ...diagramFit(m, svg),
       };
     }),
     widgets: {

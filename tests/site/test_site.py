@@ -142,6 +142,58 @@ def test_mermaid_diagrams_fit_their_drawing_and_carry_no_button(page, page_recor
     assert not buttons, f"{page.html}: buttons beside diagrams:{lines(buttons)}"
 
 
+# The smallest label, in CSS pixels on screen, that reads at normal zoom; mermaid draws labels
+# at 16 px, so a diagram may be shrunk to about 80 % of its natural width and no further.
+LEGIBLE_LABEL_PX = 13
+
+
+@by_docname(PAGES)
+def test_mermaid_labels_are_legible_and_the_diagram_fits_the_column(page, page_record):
+    """Every drawn diagram's labels are at least 13 px on screen (a drawing wider than the
+    column is shrunk into it, and its text with it), and the diagram stays inside the text
+    column without sideways scrolling."""
+    drawn = [d for d in page_record(page).dom["mermaid"] if d["svg"]]
+    unmeasured = [d for d in drawn if d["labelPx"] is None]
+    assert not unmeasured, f"{page.html}: diagrams with no label to measure:{lines(unmeasured)}"
+    small = [d for d in drawn if d["labelPx"] < LEGIBLE_LABEL_PX]
+    assert not small, (
+        f"{page.html}: diagram labels under {LEGIBLE_LABEL_PX} px on screen (draw the diagram "
+        f"narrower: top to bottom, shorter labels, fewer nodes per rank):{lines(small)}"
+    )
+    overflowing = [d for d in drawn if d["overflows"]]
+    assert not overflowing, f"{page.html}: diagrams wider than the text column:{lines(overflowing)}"
+
+
+@by_docname(PAGES)
+def test_every_font_loads(page, page_record):
+    """No font face the page uses failed to load or decode (an icon font that fails shows
+    its glyphs as empty squares); a missing font file is also a failed request above."""
+    failed = page_record(page).dom["failedFonts"]
+    assert not failed, f"{page.html}: fonts that failed to load:{lines(failed)}"
+
+
+def test_harness_catches_a_font_that_fails_to_load(site, base_url, browser):
+    """Guard the guard: an icon font whose file is missing is reported twice, as a failed
+    request (the page-load test) and as a failed font face (test_every_font_loads)."""
+    with sitekit.visit(browser, base_url, PAGES[-1].html) as (tab, record):
+        tab.evaluate(
+            """async () => {
+                 const style = document.createElement('style');
+                 style.textContent = "@font-face { font-family: 'Probe Icons'; "
+                   + "src: url('/_static/probe-icons-missing.woff2') format('woff2'); }";
+                 document.head.appendChild(style);
+                 const icon = document.createElement('i');
+                 icon.style.fontFamily = "'Probe Icons'";
+                 icon.textContent = '\uf00c';
+                 document.body.appendChild(icon);
+                 await document.fonts.load("16px 'Probe Icons'").catch(() => null);
+               }"""
+        )
+        dom = sitekit.settle(tab)
+    assert any(p.endswith("/_static/probe-icons-missing.woff2") for p in record.problems())
+    assert [f for f in dom["failedFonts"] if f.startswith("Probe Icons")], dom["failedFonts"]
+
+
 def test_some_page_has_a_mermaid_diagram(all_records):
     counts = {name: sum(d["svg"] for d in r.dom["mermaid"]) for name, r in all_records.items()}
     assert any(counts.values()), f"no mermaid diagram on any page: {counts}"
