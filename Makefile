@@ -79,6 +79,10 @@ $(ASSETS): package.json package-lock.json
 	   node_modules/@jupyter-widgets/html-manager/dist/*.svg $(NPM_STATIC)/html-manager/
 	cp node_modules/mermaid/dist/mermaid.esm.min.mjs node_modules/mermaid/dist/mermaid.min.js $(NPM_STATIC)/mermaid/
 	cp -R node_modules/mermaid/dist/chunks/mermaid.esm.min $(NPM_STATIC)/mermaid/chunks/
+	mkdir -p $(NPM_STATIC)/vega $(NPM_STATIC)/vega-lite $(NPM_STATIC)/vega-embed
+	cp node_modules/vega/build/vega.min.js $(NPM_STATIC)/vega/
+	cp node_modules/vega-lite/build/vega-lite.min.js $(NPM_STATIC)/vega-lite/
+	cp node_modules/vega-embed/build/vega-embed.min.js $(NPM_STATIC)/vega-embed/
 	find $(NPM_STATIC) -name '*.map' -delete
 	touch $@
 

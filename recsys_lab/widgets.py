@@ -2,8 +2,9 @@
 
 :func:`explorer` wraps any function of keyword arguments in sliders; the function does the
 work (fit a model, score it on a validation split), so it runs in tests and in the book build
-too. The website cannot run Python, so every chapter also shows the figure of a precomputed
-:func:`recsys_lab.evaluate.sweep`.
+too. The website cannot run Python: there, the explorer's output is removed (cell tag
+``remove-output``) and :func:`recsys_lab.charts.sweep_chart` shows the chapter's precomputed
+validation sweep as a chart whose controls run in the page.
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ def page_record(site, base_url, browser):
         try:
             with sitekit.visit(browser, base_url, page.html) as (tab, record):
                 sitekit.exercise_toggles(tab, record)
+                sitekit.exercise_charts(tab, record)
                 sitekit.check_downloads(tab.context, record)
         except Exception as error:  # e.g. a timeout: fail this page's tests once, fast
             return f"{page.html} could not be loaded: {type(error).__name__}: {error}"

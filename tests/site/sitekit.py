@@ -194,6 +194,7 @@ class PageRecord:
     failed_requests: list[str] = field(default_factory=list)
     dom: dict = field(default_factory=dict)
     toggles: list[dict] = field(default_factory=list)
+    chart_controls: list[dict] = field(default_factory=list)
     downloads: list[dict] = field(default_factory=list)
 
     def problems(self) -> list[str]:
@@ -285,6 +286,9 @@ async (timeoutMs) => {
     || (m.getAttribute('data-processed') === 'true' && drawn(m));
   await waitFor(() => [...document.querySelectorAll('.mermaid')].every(finished));
   await waitFor(() => viewScripts().every(rendered));
+  // In-page charts (vega-charts.js) mark themselves rendered, or error, when drawn.
+  await waitFor(() => [...document.querySelectorAll('.recsys-chart')]
+    .every((c) => c.dataset.rendered));
   if (document.fonts) await Promise.race([document.fonts.ready, sleep(timeoutMs)]);
   await sleep(100);  // let late console errors arrive
   const maths = [...document.querySelectorAll('.math')];
@@ -377,6 +381,12 @@ async (timeoutMs) => {
         };
       }),
     },
+    charts: [...document.querySelectorAll('.recsys-chart')].map((c) => ({
+      label: c.getAttribute('aria-label'),
+      rendered: c.dataset.rendered || null,
+      marks: c.querySelectorAll('svg .mark-line path, svg .mark-symbol path').length,
+      controls: c.querySelectorAll('.vega-bindings select, .vega-bindings input').length,
+    })),
     solutions: document.querySelectorAll('.solution.dropdown, .admonition.dropdown').length,
     downloads: [...document.querySelectorAll(
       '.dropdown-download-buttons a.btn-download-source-button')].map((a) => a.href),
@@ -458,3 +468,38 @@ def check_downloads(context, record: PageRecord) -> None:
             entry["error"] = str(error)
             entry["body"] = b""
         record.downloads.append(entry)
+
+
+def exercise_charts(page, record: PageRecord, timeout_ms: int = 3_000) -> None:
+    """Move every control of every in-page chart to another value; record whether it redrew.
+
+    A chart's drawing is its SVG; a control that leaves it unchanged is a dead control.
+    """
+    charts = page.locator(".recsys-chart")
+    for i in range(charts.count()):
+        chart = charts.nth(i)
+        controls = chart.locator(".vega-bindings select, .vega-bindings input")
+        for j in range(controls.count()):
+            control = controls.nth(j)
+            result = {"chart": i, "control": control.get_attribute("name")}
+            try:
+                before = chart.locator("svg").first.inner_html(timeout=timeout_ms)
+                if control.evaluate("el => el.tagName") == "SELECT":
+                    options = control.locator("option")
+                    values = [options.nth(k).get_attribute("value")
+                              for k in range(options.count())]
+                    current = control.input_value()
+                    other = next((v for v in values if v != current), None)
+                    if other is None:
+                        result["error"] = "a dropdown with a single choice"
+                        record.chart_controls.append(result)
+                        continue
+                    control.select_option(other, timeout=timeout_ms)
+                else:  # a slider: to its maximum (or minimum) and let Vega redraw
+                    control.evaluate("el => { el.value = el.value === el.max ? el.min : el.max;"
+                                     " el.dispatchEvent(new Event('input', {bubbles: true})); }")
+                page.wait_for_timeout(300)
+                result["changed"] = chart.locator("svg").first.inner_html() != before
+            except Exception as error:  # reported by the test
+                result["error"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+            record.chart_controls.append(result)

@@ -118,9 +118,38 @@ def test_embedded_widgets_render(page, page_record):
     assert not errors, f"{page.html}: widget views rendered with errors:{lines(errors)}"
 
 
-def test_some_page_has_a_widget(all_records):
-    counts = {name: len(r.dom["widgets"]["views"]) for name, r in all_records.items()}
-    assert any(counts.values()), f"no embedded widget on any page: {counts}"
+@by_docname(PAGES)
+def test_no_widget_controls_on_the_site(page, page_record):
+    """A live explorer needs a kernel: on the website its output is removed (tag remove-output)
+    and an in-page chart takes its place, so no slider or button sits there doing nothing."""
+    views = page_record(page).dom["widgets"]["views"]
+    assert not views, f"{page.html} shows {len(views)} widget(s) that cannot run here"
+
+
+def _explorer_pages():
+    return [p for p in PAGES if p.source is not None and p.source.suffix == ".ipynb"
+            and "explorer(" in p.source.read_text()]
+
+
+@by_docname(_explorer_pages())
+def test_every_explorer_has_an_in_page_chart(page, page_record):
+    charts = page_record(page).dom["charts"]
+    assert charts, f"{page.html} has a live explorer but no in-page chart of its sweep"
+
+
+@by_docname(PAGES)
+def test_in_page_charts_render_and_respond(page, page_record):
+    record = page_record(page)
+    charts = record.dom["charts"]
+    bad = [c for c in charts if c["rendered"] != "true" or not c["marks"] or not c["controls"]]
+    assert not bad, f"{page.html}: charts not drawn, empty or without controls:{lines(bad)}"
+    dead = [c for c in record.chart_controls if not c.get("changed")]
+    assert not dead, f"{page.html}: chart controls that changed nothing:{lines(dead)}"
+    assert len(record.chart_controls) == sum(c["controls"] for c in charts)
+
+
+def test_explorer_pages_exist():
+    assert _explorer_pages(), "no chapter has an explorer: the chart tests would test nothing"
 
 
 @by_docname(PAGES)
@@ -254,3 +283,50 @@ def test_harness_catches_requests_leaving_localhost(site, base_url, browser):
         )
     assert outcome == "blocked"
     assert record.foreign_requests == ["https://example.org/probe.js"]
+
+
+CHART_PAGE = "book/01_data_and_evaluation.html"  # the first chapter with an explorer
+
+
+def _chart_state(page) -> dict:
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.recsys-chart')].length > 0 && "
+        "[...document.querySelectorAll('.recsys-chart')].every((c) => c.dataset.rendered)",
+        timeout=sitekit.SETTLE_TIMEOUT_MS)
+    return page.evaluate("""() => {
+      const chart = document.querySelector('.recsys-chart');
+      const svg = chart.querySelector('svg');
+      const background = svg.querySelector('rect.background, .role-frame path, rect');
+      return {rendered: chart.dataset.rendered, svg: svg.outerHTML.length,
+              background: getComputedStyle(svg).backgroundColor + ' ' +
+                (svg.querySelector('rect') ? svg.querySelector('rect').getAttribute('fill') : ''),
+              text: [...svg.querySelectorAll('text')].map((t) => t.getAttribute('fill')).join()};
+    }""")
+
+
+def test_charts_follow_the_dark_theme(site, base_url, browser):
+    with sitekit.visit(browser, base_url, CHART_PAGE) as (page, record):
+        light = _chart_state(page)
+        page.evaluate("document.documentElement.dataset.theme = 'dark'")
+        page.wait_for_timeout(1_000)
+        dark = _chart_state(page)
+    assert light["rendered"] == dark["rendered"] == "true"
+    assert (light["background"], light["text"]) != (dark["background"], dark["text"]), (
+        "the chart looks the same in the dark theme")
+    assert not record.problems(), lines(record.problems())
+
+
+def test_charts_render_from_a_page_opened_from_disk(site, browser):
+    path = (site / CHART_PAGE).resolve()
+    record = sitekit.PageRecord(url=path.as_uri())
+    context = sitekit.new_context(browser, "file://", record)
+    try:
+        page = context.new_page()
+        sitekit.watch(page, record, "file://")
+        page.goto(record.url, wait_until="load")
+        state = _chart_state(page)
+    finally:
+        context.close()
+    assert state["rendered"] == "true" and state["svg"] > 1_000
+    assert not record.console_errors and not record.page_errors, lines(
+        record.console_errors + record.page_errors)
