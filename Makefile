@@ -16,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
 .PHONY: all setup lock wheelhouse data assets cache-check book lab test unit notebooks lint \
-	student grade bench clean
+	student grade bench clean dist
 
 all: book
 
@@ -121,8 +121,12 @@ book: setup assets data cache-check
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "The book is in _build/html/index.html"
 
+# JupyterLab on book/ at http://127.0.0.1:$(LAB_PORT)/ (tools/lab.py prints the URL; Ctrl-C
+# stops it and its kernels). A taken port or a root user stops it with a message saying what
+# to do; LAB_ARGS go to JupyterLab, e.g. LAB_ARGS="--allow-root --no-browser" in a container.
+LAB_PORT ?= 8888
 lab: setup data
-	$(BIN)/jupyter lab book/
+	$(BIN)/python tools/lab.py --port $(LAB_PORT) $(LAB_ARGS) book
 
 # Every pinned package as a file, for lab machines without the registries (book/teaching.md):
 # there, `PIP_NO_INDEX=1 PIP_FIND_LINKS=wheelhouse make setup` installs from these alone.
@@ -131,7 +135,7 @@ wheelhouse: setup
 	@echo "wheelhouse/: $$(ls wheelhouse | wc -l) files"
 
 lint: setup
-	$(BIN)/ruff check recsys_lab tests benchmarks
+	$(BIN)/ruff check recsys_lab tests benchmarks tools
 
 unit: setup data
 	$(BIN)/pytest tests --ignore=tests/site
@@ -165,6 +169,30 @@ screenshots: book browser
 
 student: setup
 	$(BIN)/python -m recsys_lab.classroom book student
+
+# What a reader or a class gets without the repository: a wheel of recsys_lab (named with
+# pyproject.toml's version) and a zip of the student edition, recsys-book-student-VERSION.zip,
+# whose one top folder has the same name. The wheel is built from a fresh copy of
+# pyproject.toml and recsys_lab/ alone, so that no stale build/ folder, test or data file can
+# slip into it; tests/test_dist.py installs it into a new venv and runs chapter 1 there.
+DIST ?= dist
+
+dist: student
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; trap 'exit 1' INT TERM; \
+	version=$$($(BIN)/python -c 'import tomllib; \
+	  print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])'); \
+	edition=recsys-book-student-$$version; \
+	mkdir -p $(DIST) $$tmp/src; \
+	rm -f $(DIST)/recsys_lab-*.whl $(DIST)/recsys-book-student-*.zip; \
+	cp -R pyproject.toml recsys_lab $$tmp/src/; \
+	find $$tmp/src -name __pycache__ -prune -exec rm -rf {} +; \
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(DIST) $$tmp/src; \
+	cp -R student $$tmp/$$edition; \
+	find $$tmp/$$edition -name __pycache__ -prune -exec rm -rf {} +; \
+	python=$$(cd $(BIN) && pwd)/python; \
+	(cd $$tmp && $$python -m zipfile -c $$edition.zip $$edition); \
+	mv $$tmp/$$edition.zip $(DIST)/; \
+	echo "$(DIST)/: $$(cd $(DIST) && ls recsys_lab-$$version-*.whl $$edition.zip | tr '\n' ' ')"
 
 # Speed and accuracy targets (benchmarks/README.md): every script, each reporting what it
 # measured; the target fails when any script misses its goal. Not part of `make test`.
