@@ -53,7 +53,8 @@ def _checked_columns(frame: pd.DataFrame, x: str, metrics: Sequence[str],
 def sweep_chart(frame: pd.DataFrame, x: str, metrics: str | Sequence[str], *,
                 controls: Sequence[str] = (), lower_is_better: Sequence[str] = (),
                 initial: Mapping[str, object] | None = None, log_x: bool = False,
-                title: str = "", width: int = 420, height: int = 240):
+                title: str = "", y_title: str = "validation score", width: int = 420,
+                height: int = 240):
     """An interactive chart of a validation sweep: pick a setting, see its curve and best point.
 
     Parameters
@@ -73,8 +74,8 @@ def sweep_chart(frame: pd.DataFrame, x: str, metrics: str | Sequence[str], *,
         The value each control (and ``"metric"``) starts at; by default the first value.
     log_x : bool
         Logarithmic horizontal axis (for grids such as 10, 100, 1000).
-    title, width, height
-        The chart's title and its plotting area in pixels.
+    title, y_title, width, height
+        The chart's title, the vertical axis' title and the plotting area in pixels.
 
     Returns
     -------
@@ -130,9 +131,10 @@ def sweep_chart(frame: pd.DataFrame, x: str, metrics: str | Sequence[str], *,
     base = base.transform_calculate(score=f"({signed}) ? -datum.value : datum.value")
 
     x_encoding = alt.X(f"{x_field}:{'Q' if numeric_x else 'O'}", title=x,
+                       axis=alt.Axis(format="~g") if numeric_x else alt.Axis(labelAngle=0),
                        scale=alt.Scale(type="log", nice=False) if log_x else alt.Undefined,
                        sort=None if numeric_x else list(dict.fromkeys(data[x_field])))
-    y_encoding = alt.Y("value:Q", title="validation score", scale=alt.Scale(zero=False))
+    y_encoding = alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False))
     tooltip = [alt.Tooltip(f"{_field(i)}:N", title=name) for i, name in
                enumerate([x, *controls])] + [alt.Tooltip("metric:N"),
                                              alt.Tooltip("value:Q", format=".4f")]
