@@ -131,7 +131,7 @@ def sweep_chart(frame: pd.DataFrame, x: str, metrics: str | Sequence[str], *,
     base = base.transform_calculate(score=f"({signed}) ? -datum.value : datum.value")
 
     x_encoding = alt.X(f"{x_field}:{'Q' if numeric_x else 'O'}", title=x,
-                       axis=alt.Axis(format="~g") if numeric_x else alt.Axis(labelAngle=0),
+                       axis=alt.Axis() if numeric_x else alt.Axis(labelAngle=0),
                        scale=alt.Scale(type="log", nice=False) if log_x else alt.Undefined,
                        sort=None if numeric_x else list(dict.fromkeys(data[x_field])))
     y_encoding = alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False))
