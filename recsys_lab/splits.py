@@ -14,6 +14,9 @@ cold user's ratings between the known ones and the test ones; see :func:`cold_us
 * COLD-USER and COLD-USER+5: :func:`cold_user_split`, a random 20% of users is held out;
   the model knows their side features only (COLD-USER) or also their first 5 ratings in
   time order (COLD-USER+5), and ranks all items for them.
+* TEMPORAL: :func:`temporal_split`, one global time cut: the earliest ``train_fraction`` of
+  all ratings trains, the rest is the *stream*, in time order, evaluated prequentially
+  (predict each batch, then learn it; :mod:`recsys_lab.online`).
 
 :func:`standard_splits` makes all six with the standard seeds.
 
@@ -33,6 +36,8 @@ from recsys_lab.validation import check_interactions
 
 RATING, TOPN, SEQ, COLD = "RATING", "TOPN", "SEQ", "COLD"
 COLD_USER, COLD_USER_5 = "COLD-USER", "COLD-USER+5"
+#: The temporal protocol; it is streamed, not a train/test pair, so not in :data:`PROTOCOLS`.
+TEMPORAL = "TEMPORAL"
 PROTOCOLS = (RATING, TOPN, SEQ, COLD, COLD_USER, COLD_USER_5)
 #: The ratings of each cold user a model may know under each cold-user protocol.
 KNOWN_RATINGS = {COLD_USER: 0, COLD_USER_5: 5}
@@ -235,6 +240,35 @@ def cold_user_split(
     in_train = ~is_cold | (rank < n_known)
     in_test = is_cold & (rank >= max_known)
     return ColdUserSplit(ratings[in_train], ratings[in_test], cold_users)
+
+
+def temporal_split(ratings: pd.DataFrame, train_fraction: float = 0.8) -> Split:
+    """TEMPORAL protocol: one global time cut; what came before it trains, the rest streams.
+
+    The cut is the timestamp of the rating at position ``round(train_fraction · n)`` of all
+    ``n`` ratings in time order. ``train`` holds every rating strictly before the cut, in its
+    input order; ``stream`` every rating at or after it, sorted by time (ties keep the input
+    order), so that all ratings of one second land on the same side. Unlike the random RATING
+    split, the model never sees a rating from the future of a rating it is asked to predict,
+    and the stream brings users and items that training never saw.
+
+    Returns ``Split(train, stream)`` (the second field is named ``test`` as in every split).
+    """
+    ratings = check_interactions(ratings, name="ratings", columns=("user", "item", "timestamp"))
+    _check_fraction(train_fraction, "train_fraction")
+    timestamps = ratings["timestamp"].to_numpy()
+    position = int(round(train_fraction * len(ratings)))
+    if not 0 < position < len(ratings):
+        raise ValueError(f"train_fraction={train_fraction} of {len(ratings)} ratings leaves "
+                         "one side of the time cut empty; give more ratings or another "
+                         "train_fraction")
+    cut = np.sort(timestamps, kind="stable")[position]
+    before = timestamps < cut
+    if not before.any():
+        raise ValueError(f"every rating has the first timestamp ({cut}): there is nothing "
+                         "before the time cut to train on")
+    stream = ratings[~before].sort_values("timestamp", kind="stable")
+    return Split(ratings[before], stream)
 
 
 def standard_splits(ratings: pd.DataFrame, n_items: int | None = None,

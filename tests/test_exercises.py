@@ -23,6 +23,7 @@ from recsys_lab.exercises import (
     as_float_array,
     attention,
     autoencoders,
+    beyond,
     call_safely,
     check_cases,
     content,
@@ -32,9 +33,13 @@ from recsys_lab.exercises import (
     graph,
     mf,
     ncf,
+    privacy,
     sequential,
     wrong_shape,
 )
+from recsys_lab.models.federated import federated_average
+from recsys_lab.online import fold_in_rows
+from recsys_lab.privacy import clip_rows
 from recsys_lab.scratch.fm import cross_layer, field_embedding, fm_pairwise
 from recsys_lab.scratch.gru import gru_step as gru_step_reset_after
 from recsys_lab.splits import rating_split
@@ -376,6 +381,28 @@ def group_popularity_counting_new_users(history, groups, shrinkage):
     return group_popularity(history, groups, shrinkage, only_active=False)
 
 
+def exposure_gini(exposure, corrected=False, sort=True):
+    x = np.asarray(exposure, dtype=float)
+    x = np.sort(x) if sort else x
+    n = len(x)
+    return ((2 * np.arange(1, n + 1) - n - 1) * x).sum() / ((n - corrected) * x.sum())
+
+
+def calibration_kl(p, q, alpha, uniform=False):
+    smoothed = (1 - alpha) * q + alpha * (np.full_like(p, 1 / len(p)) if uniform else p)
+    kept = p > 0
+    return float((p[kept] * np.log(p[kept] / smoothed[kept])).sum())
+
+
+def mmr_step(relevance, similarity, selected, weight, closest=np.max, exclude=True):
+    relevance = np.asarray(relevance, dtype=float)
+    near = closest(similarity[:, selected], axis=1) if selected else np.zeros(len(relevance))
+    gain = (1 - weight) * relevance - weight * near
+    if exclude:
+        gain[selected] = -np.inf
+    return int(np.argmax(gain))
+
+
 GRADERS = {
     "evaluation.check_recall_at_k": Grader(
         evaluation.check_recall_at_k, recall_at_k,
@@ -518,6 +545,27 @@ GRADERS = {
          (lambda a, e, n: np.stack([np.linalg.matrix_power(a, k) @ e for k in range(n + 1)]),
           "stacked"),
          (lambda a, e, n: layer_combination(a, e, n) + (n == 0), "unchanged")]),
+    "privacy.check_fedavg_update": Grader(
+        privacy.check_fedavg_update, lambda q, u, c: q + federated_average(u, c),
+        [(lambda q, u, c: q + u.mean(axis=0), "over all sampled clients"),
+         (lambda q, u, c: federated_average(u, c), "averaged update only"),
+         (lambda q, u, c: q + u.sum(axis=0), "summed")]),
+    "privacy.check_clip_gradients": Grader(
+        privacy.check_clip_gradients, lambda g, c: clip_rows(g, c)[0],
+        [(lambda g, c: np.clip(g, -c, c), "each entry"),
+         (lambda g, c: g * c / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12),
+          "small ones up"),
+         (lambda g, c: g * min(1.0, c / np.linalg.norm(g)), "whole batch")]),
+    "privacy.check_fold_in": Grader(
+        privacy.check_fold_in,
+        lambda q, y, l2, l2_bias: fold_in_rows(np.zeros(len(y), int), np.arange(len(y)), y, q,
+                                               1, l2, l2_bias)[0],
+        [(lambda q, y, l2, l2_bias: np.linalg.solve(
+            np.c_[q, np.ones(len(q))].T @ np.c_[q, np.ones(len(q))]
+            + np.diag(np.r_[np.full(q.shape[1], l2), l2_bias]), np.c_[q, np.ones(len(q))].T @ y),
+          "multiply"),
+         (lambda q, y, l2, l2_bias: fold_in_rows(np.zeros(len(y), int), np.arange(len(y)), y,
+                                                 q, 1, l2, l2_bias)[0][:-1], "of shape")]),
     "features.check_fm_identity": Grader(
         features.check_fm_identity, fm_pairwise,
         [(lambda x, v: 2 * fm_pairwise(x, v), "forgot the ½")]),
@@ -544,6 +592,19 @@ GRADERS = {
          (lambda a, e, n, u, i, j: graph_bpr_gradient(a, e, n, u, i, j)[[u, i, j]],
           "one gradient row per node"),
          (lambda *args: 2 * graph_bpr_gradient(*args), "is wrong")]),
+    "beyond.check_exposure_gini": Grader(
+        beyond.check_exposure_gini, exposure_gini,
+        [(functools.partial(exposure_gini, corrected=True), "not divided by n − 1"),
+         (functools.partial(exposure_gini, sort=False), "sort the counts")]),
+    "beyond.check_calibration_kl": Grader(
+        beyond.check_calibration_kl, calibration_kl,
+        [(functools.partial(calibration_kl, uniform=True), "not a uniform mix"),
+         (lambda p, q, a: calibration_kl((1 - a) * q + a * p, p, 1e-12), "not KL(q̃ ‖ p)")]),
+    "beyond.check_mmr_step": Grader(
+        beyond.check_mmr_step, mmr_step,
+        [(functools.partial(mmr_step, closest=np.mean), "largest similarity"),
+         (functools.partial(mmr_step, exclude=False), "never one already selected"),
+         (lambda r, s, sel, w: mmr_step(r, s, sel, 1 - w), "(1 − weight)")]),
 }
 FUNCTION_GRADERS = [name for name, grader in GRADERS.items() if not grader.takes_value]
 VALUE_GRADERS = [name for name, grader in GRADERS.items() if grader.takes_value]

@@ -17,7 +17,8 @@ BOOK = Path(__file__).resolve().parents[1] / "book"
 GLUED = ("01_data_and_evaluation", "02_matrix_factorization", "03_neural_cf", "04_autoencoders",
          "05_content_cold_start", "06_rnn_sequences", "07_attention", "08_gans",
          "09_graph_networks", "10_feature_models", "10b_new_user", "11a_leaderboard_rating_cold",
-         "11b_leaderboard_topn", "11c_leaderboard_seq", "11d_leaderboard_cold_user")
+         "11b_leaderboard_topn", "11c_leaderboard_seq", "11d_leaderboard_cold_user",
+         "12_beyond_accuracy", "13_privacy_online")
 #: Hand-typed figures a chapter may state (dataset facts, cited published results).
 ALLOWED: dict[str, set[str]] = {
     "01_data_and_evaluation": {
@@ -58,6 +59,12 @@ ALLOWED: dict[str, set[str]] = {
         "95%",  # the confidence level of a bootstrap interval, a setting
     },
     "11d_leaderboard_cold_user": set(),
+    "12_beyond_accuracy": {
+        "95%",  # the confidence level of a bootstrap interval, a setting
+    },
+    "13_privacy_online": {
+        "95%",  # the confidence level of a bootstrap interval, a setting
+    },
 }
 
 _GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`]*)`")
