@@ -143,11 +143,17 @@ class DataWarning(UserWarning):
     """Something about the data cache was repaired (e.g. a corrupt file was fetched again)."""
 
 
+def _cache_root(data_home: str | os.PathLike | None = None) -> Path:
+    """The cache root shared by every dataset: ``data_home``, ``$RECSYS_LAB_DATA`` or
+    ``~/.cache/recsys_lab`` (each dataset has its own folder inside)."""
+    root = data_home or os.environ.get("RECSYS_LAB_DATA") or Path.home() / ".cache" / "recsys_lab"
+    return Path(root).expanduser()
+
+
 def cache_dir(data_home: str | os.PathLike | None = None) -> Path:
     """Folder holding the ML-100K files: ``data_home``, ``$RECSYS_LAB_DATA`` or
     ``~/.cache/recsys_lab``, plus ``ml-100k/``."""
-    root = data_home or os.environ.get("RECSYS_LAB_DATA") or Path.home() / ".cache" / "recsys_lab"
-    return Path(root).expanduser() / DATASET
+    return _cache_root(data_home) / DATASET
 
 
 def _remedy(folder: Path) -> str:
@@ -307,13 +313,13 @@ def _say(message: str) -> None:
     print(f"recsys_lab: {message}", file=sys.stderr, flush=True)
 
 
-def _download(url: str) -> bytes:
-    """GET ``url``, giving up after about ``SOURCE_TIMEOUT_S`` seconds.
+def _download(url: str, timeout_s: float | None = None) -> bytes:
+    """GET ``url``, giving up after about ``timeout_s`` (default ``SOURCE_TIMEOUT_S``) seconds.
 
     The socket timeout bounds each connect and read; the deadline, checked between chunks,
     bounds a download that trickles in. (Name lookup is bounded by the system resolver.)
     """
-    total_s = SOURCE_TIMEOUT_S
+    total_s = SOURCE_TIMEOUT_S if timeout_s is None else timeout_s
     deadline = time.monotonic() + total_s
     chunks = []
     with urllib.request.urlopen(url, timeout=min(NETWORK_TIMEOUT_S, total_s)) as response:
@@ -989,10 +995,19 @@ def synthetic_communities(n_users: int = 40, n_items: int = 30, n_own: int = 7,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m recsys_lab.datasets")
     sub = parser.add_subparsers(dest="command", required=True)
-    fetch = sub.add_parser("fetch", help="fill and verify the MovieLens-100K cache")
+    fetch = sub.add_parser("fetch", help="fill and verify the cache of a MovieLens dataset")
+    fetch.add_argument("dataset", nargs="?", default=DATASET,
+                       choices=[DATASET, "ml-1m", "ml-10m", "ml-20m", "ml-25m"],
+                       help=f"which MovieLens (default {DATASET}, the one the book uses)")
     fetch.add_argument("--data-home", default=None, help="cache root (default $RECSYS_LAB_DATA)")
-    fetch.add_argument("--no-grouplens", action="store_true", help="skip the GroupLens zip")
+    fetch.add_argument("--no-grouplens", action="store_true",
+                       help=f"{DATASET} only: skip the GroupLens zip")
     args = parser.parse_args(argv)
+    if args.dataset != DATASET:
+        # Imported here: movielens_large builds on this module, not the other way round.
+        from recsys_lab.movielens_large import main_fetch
+
+        return main_fetch(args.dataset, args.data_home)
 
     start = time.perf_counter()
     try:
