@@ -30,7 +30,7 @@ import pandas as pd
 from recsys_lab import metrics
 from recsys_lab.base import interaction_matrix
 from recsys_lab.splits import COLD, COLD_USER, COLD_USER_5, PROTOCOLS, RATING, SEQ, TOPN
-from recsys_lab.validation import check_count, check_ids, check_interactions
+from recsys_lab.validation import check_count, check_fitted, check_ids, check_interactions
 
 #: The metrics each protocol reports, in display order.
 PROTOCOL_METRICS = {
@@ -233,6 +233,42 @@ def scoring_inputs(split, protocol: str) -> tuple[pd.DataFrame, np.ndarray | Non
     history = split.history if protocol == SEQ else split.train
     candidates = split.cold_items if protocol == COLD else None
     return history, candidates
+
+
+def protocol_scores(model, split, protocol: str) -> np.ndarray:
+    """Every user's scores as the protocol ranks them: ``(n_users, n_items)`` floats.
+
+    The fitted ``model``'s :meth:`score_items` for every user, with the items of the user's
+    history (:func:`scoring_inputs`) set to ``-inf`` and, under COLD, every item that is not a
+    cold candidate too. ``n_users`` and ``n_items`` are the sizes the model was fitted with.
+    Rankings, top-N lists and re-rankers start from this matrix.
+    """
+    if protocol == RATING:
+        raise ValueError("RATING scores ratings, not rankings: protocol_scores needs a ranking "
+                         f"protocol, one of {[p for p in PROTOCOLS if p != RATING]}")
+    history, candidates = scoring_inputs(split, protocol)
+    check_fitted(model, "n_users_")
+    n_users, n_items = model.n_users_, model.n_items_
+    scores = np.vstack([np.asarray(model.score_items(np.arange(start, min(start + _BATCH_USERS,
+                                                                           n_users))), dtype=float)
+                        for start in range(0, n_users, _BATCH_USERS)])
+    seen = interaction_matrix(history, n_users, n_items).toarray().astype(bool)
+    scores[seen] = -np.inf
+    if candidates is not None:
+        outside = np.ones(n_items, dtype=bool)
+        outside[np.asarray(candidates, dtype=int)] = False
+        scores[:, outside] = -np.inf
+    return scores
+
+
+def top_lists(model, split, protocol: str, k: int = 10) -> np.ndarray:
+    """Each user's top-``k`` items under a protocol: ``(n_users, k)`` item ids, best first.
+
+    The ``k`` highest of :func:`protocol_scores` (ties to the lower item id,
+    :func:`recsys_lab.metrics.top_k`): what the user would be shown, for measures of the
+    lists themselves (exposure, long-tail share, diversity; :mod:`recsys_lab.beyond_accuracy`).
+    """
+    return metrics.top_k(protocol_scores(model, split, protocol), check_count(k, "k"))
 
 
 def per_unit_scores(model, split, protocol: str) -> pd.Series:

@@ -11,8 +11,11 @@ from recsys_lab.evaluate import (
     evaluate,
     next_item_ranks,
     per_user_metrics,
+    protocol_scores,
     sweep,
+    top_lists,
 )
+from recsys_lab.splits import ColdSplit, SeqSplit, Split
 
 
 class FixedScores:
@@ -290,3 +293,36 @@ def test_scoring_inputs_name_the_history_and_candidates_of_each_protocol():
     assert scoring_inputs(Split(TRAIN, frame), "TOPN") == (TRAIN, None)
     with pytest.raises(ValueError, match="protocol"):
         scoring_inputs(Split(TRAIN, frame), "TOPK")
+
+
+def test_top_lists_hide_the_history_and_break_ties_by_item_id():
+    scores = np.array([[5.0, 4.0, 4.0, 1.0], [1.0, 2.0, 3.0, 4.0]])
+    model = FixedScores(scores).fit(TRAIN, 2, 4)
+    split = Split(TRAIN, pd.DataFrame({"user": [0, 1], "item": [2, 0]}))
+    ranked = protocol_scores(model, split, "TOPN")
+    assert ranked[0, 0] == ranked[1, 1] == -np.inf        # each user's training item
+    assert ranked[0, 1] == 4.0 and ranked[1, 3] == 4.0
+    assert top_lists(model, split, "TOPN", k=2).tolist() == [[1, 2], [3, 2]]
+    assert scores[0, 0] == 5.0                            # the model's own scores untouched
+
+
+def test_top_lists_rank_only_cold_candidates_and_the_seq_history():
+    scores = np.tile(np.arange(6, 0, -1.0), (2, 1))
+    model = FixedScores(scores).fit(TRAIN, 2, 6)
+    cold = ColdSplit(TRAIN, pd.DataFrame({"user": [0], "item": [5]}), np.array([4, 5]))
+    assert top_lists(model, cold, "COLD", k=2).tolist() == [[4, 5], [4, 5]]
+    train = TRAIN.assign(timestamp=[1, 1])
+    valid = pd.DataFrame({"user": [0, 1], "item": [2, 3], "timestamp": [2, 2]})
+    seq = SeqSplit(train, valid, pd.DataFrame({"user": [0, 1], "item": [4, 4]}))
+    assert top_lists(model, seq, "SEQ", k=2).tolist() == [[1, 3], [0, 2]]
+
+
+def test_top_lists_refuse_rating_an_unfitted_model_and_a_bad_k():
+    model = FixedScores(np.zeros((2, 4)))
+    split = Split(TRAIN, TRAIN)
+    with pytest.raises(ValueError, match="RATING scores ratings"):
+        protocol_scores(model.fit(TRAIN, 2, 4), split, "RATING")
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        top_lists(model, split, "TOPN", k=0)
+    with pytest.raises(Exception, match="fit"):
+        protocol_scores(FixedScores(np.zeros((2, 4))), split, "TOPN")
