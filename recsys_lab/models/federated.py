@@ -138,13 +138,7 @@ class FederatedMatrixFactorization(_MatrixFactorization):
         return self.rounds
 
     def _start(self, train: pd.DataFrame) -> None:
-        self._start_ratings(train)
-        self._rng = np.random.default_rng(self.seed)
-        d = self.n_factors
-        self.user_factors_ = self._rng.normal(0.0, self.init_std, (self.n_users_, d))
-        self.item_factors_ = self._rng.normal(0.0, self.init_std, (self.n_items_, d))
-        self.user_bias_ = np.zeros(self.n_users_)
-        self.item_bias_ = np.zeros(self.n_items_)
+        self._start_random_factors(train)
         order = np.argsort(self._users, kind="stable")  # each client's ratings, together
         self._by_client = order
         counts = np.bincount(self._users, minlength=self.n_users_)

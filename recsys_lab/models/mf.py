@@ -85,6 +85,20 @@ class _MatrixFactorization(FactorScores, EpochRecommender, RatingRecommender):
         self.global_mean_ = float(self._ratings.mean())
         self.rating_range_ = (float(self._ratings.min()), float(self._ratings.max()))
 
+    def _start_random_factors(self, train: pd.DataFrame) -> None:
+        """:meth:`_start_ratings`, then factors drawn from ``N(0, init_std²)`` and zero biases.
+
+        The draws come from ``self._rng``, seeded here by ``seed``: user factors first, then
+        item factors, so that every model starting this way starts from the same numbers.
+        """
+        self._start_ratings(train)
+        self._rng = np.random.default_rng(self.seed)
+        d = self.n_factors
+        self.user_factors_ = self._rng.normal(0.0, self.init_std, (self.n_users_, d))
+        self.item_factors_ = self._rng.normal(0.0, self.init_std, (self.n_items_, d))
+        self.user_bias_ = np.zeros(self.n_users_)
+        self.item_bias_ = np.zeros(self.n_items_)
+
     def _training_losses(self) -> dict:
         """The objective per training rating and the training RMSE, at the current state."""
         users, items, ratings = self._users, self._items, self._ratings
@@ -161,13 +175,7 @@ class SGDMatrixFactorization(_MatrixFactorization):
         self.seed = seed
 
     def _start(self, train: pd.DataFrame) -> None:
-        self._start_ratings(train)
-        self._rng = np.random.default_rng(self.seed)
-        d = self.n_factors
-        self.user_factors_ = self._rng.normal(0.0, self.init_std, (self.n_users_, d))
-        self.item_factors_ = self._rng.normal(0.0, self.init_std, (self.n_items_, d))
-        self.user_bias_ = np.zeros(self.n_users_)
-        self.item_bias_ = np.zeros(self.n_items_)
+        self._start_random_factors(train)
 
     def _train_epoch(self, epoch: int) -> dict:
         order = self._rng.permutation(len(self._ratings))

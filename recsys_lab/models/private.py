@@ -104,15 +104,10 @@ class DPSGDMatrixFactorization(_MatrixFactorization):
         return dp_sgd_epsilon(self.noise_multiplier, self.sampling_rate, steps, delta)
 
     def _start(self, train: pd.DataFrame) -> None:
-        self._start_ratings(train)
+        self._start_random_factors(train)
+        # Public values instead of the ratings' own mean and range, which would leak.
         self.global_mean_ = float(self.global_mean)
         self.rating_range_ = (1.0, 5.0)
-        self._rng = np.random.default_rng(self.seed)
-        d = self.n_factors
-        self.user_factors_ = self._rng.normal(0.0, self.init_std, (self.n_users_, d))
-        self.item_factors_ = self._rng.normal(0.0, self.init_std, (self.n_items_, d))
-        self.user_bias_ = np.zeros(self.n_users_)
-        self.item_bias_ = np.zeros(self.n_items_)
         self.clipped_share_ = []
 
     def _train_epoch(self, epoch: int) -> dict:
