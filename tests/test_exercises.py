@@ -34,6 +34,7 @@ from recsys_lab.exercises import (
     mf,
     ncf,
     privacy,
+    scaling,
     sequential,
     wrong_shape,
 )
@@ -360,6 +361,17 @@ class Grader:
     takes_value: bool = False  # the answer is a value, not a function
 
 
+def ivf_recall(query, centroids, assignment, item_vectors, k, nprobe, by_distance=False,
+               extra=0):
+    closeness = (-np.linalg.norm(centroids - query, axis=1) if by_distance
+                 else centroids @ query)
+    cells = np.argsort(-closeness)[:nprobe + extra]
+    candidates = np.flatnonzero(np.isin(assignment, cells))
+    scores = item_vectors @ query
+    found = candidates[np.argsort(-scores[candidates])[:k]]
+    return len(set(found) & set(np.argsort(-scores)[:k])) / k
+
+
 def fold_in(item_factors, films, alpha, l2):
     mine = item_factors[films]
     system = item_factors.T @ item_factors + alpha * mine.T @ mine
@@ -605,6 +617,21 @@ GRADERS = {
         [(functools.partial(mmr_step, closest=np.mean), "largest similarity"),
          (functools.partial(mmr_step, exclude=False), "never one already selected"),
          (lambda r, s, sel, w: mmr_step(r, s, sel, 1 - w), "(1 − weight)")]),
+    "scaling.check_predict_cost": Grader(
+        scaling.check_predict_cost,
+        lambda s, t, n: np.exp(np.polyval(np.polyfit(np.log(s), np.log(t), 1), np.log(n))),
+        [(lambda s, t, n: np.polyval(np.polyfit(s, t, 1), n), "linear extrapolation"),
+         (lambda s, t, n: n ** np.polyfit(np.log(s), np.log(t), 1)[0],
+          "without the intercept")]),
+    "scaling.check_allreduce_bytes": Grader(
+        scaling.check_allreduce_bytes, lambda p, n, b: 2 * (n - 1) / n * p * b,
+        [(lambda p, n, b: (n - 1) / n * p * b, "the factor 2"),
+         (lambda p, n, b: 2 * p * b, "(N − 1) / N"),
+         (lambda p, n, b: 16 * (n - 1) / n * p * b, "in bits")]),
+    "scaling.check_ivf_recall": Grader(
+        scaling.check_ivf_recall, ivf_recall,
+        [(functools.partial(ivf_recall, by_distance=True), "L2 distance"),
+         (functools.partial(ivf_recall, extra=1), "nprobe + 1")]),
 }
 FUNCTION_GRADERS = [name for name, grader in GRADERS.items() if not grader.takes_value]
 VALUE_GRADERS = [name for name, grader in GRADERS.items() if grader.takes_value]
