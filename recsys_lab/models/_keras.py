@@ -98,6 +98,10 @@ def epoch_of_pairs(step, users, items, batch_size, seed_generator):
             batches += 1.0
         return total / batches
 
+    # Every fit builds its own epoch function, traced once. TensorFlow's retracing detector
+    # keys on the Python code, not the function object, so a chapter that fits a few models
+    # with few epochs each would be warned of "excessive retracing" that is not happening.
+    one_epoch._omit_frequent_tracing_warning = True
     return one_epoch
 
 
