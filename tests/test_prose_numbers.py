@@ -18,7 +18,7 @@ GLUED = ("01_data_and_evaluation", "02_matrix_factorization", "03_neural_cf", "0
          "05_content_cold_start", "06_rnn_sequences", "07_attention", "08_gans",
          "09_graph_networks", "10_feature_models", "10b_new_user", "11a_leaderboard_rating_cold",
          "11b_leaderboard_topn", "11c_leaderboard_seq", "11d_leaderboard_cold_user",
-         "12_beyond_accuracy", "13_privacy_online")
+         "12_beyond_accuracy", "13_privacy_online", "14_scaling_out")
 #: Hand-typed figures a chapter may state (dataset facts, cited published results).
 ALLOWED: dict[str, set[str]] = {
     "01_data_and_evaluation": {
@@ -64,6 +64,9 @@ ALLOWED: dict[str, set[str]] = {
     },
     "13_privacy_online": {
         "95%",  # the confidence level of a bootstrap interval, a setting
+    },
+    "14_scaling_out": {
+        "2.21", "3.15",  # the TensorFlow and Keras versions the Keras fit finding was checked on
     },
 }
 
