@@ -271,6 +271,21 @@ def top_lists(model, split, protocol: str, k: int = 10) -> np.ndarray:
     return metrics.top_k(protocol_scores(model, split, protocol), check_count(k, "k"))
 
 
+def ndcg_by_user(top, relevant, users) -> pd.Series:
+    """NDCG@K of given top-K lists, one value per user: for lists a model did not rank alone.
+
+    ``top`` ``(n_users, K)`` item ids, best first (e.g. :func:`top_lists`, a re-ranked or
+    retrieve-then-rank list); ``relevant`` the sparse ``(n_users, n_items)`` held-out items;
+    ``users`` the user ids to evaluate (each with at least one held-out item). Returns a
+    Series named ``"NDCG@K"`` indexed by ``user``, to pair with
+    :func:`recsys_lab.stats.paired_bootstrap`.
+    """
+    top, users = np.asarray(top), np.asarray(users)
+    hits = metrics.relevance_hits(top[users], relevant[users])
+    values = metrics.ndcg_at_k(hits, relevant[users].getnnz(axis=1))
+    return pd.Series(values, index=pd.Index(users, name="user"), name=f"NDCG@{top.shape[1]}")
+
+
 def per_unit_scores(model, split, protocol: str) -> pd.Series:
     """A fitted model's headline metric on each test unit of a protocol's split.
 

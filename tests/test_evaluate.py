@@ -9,6 +9,7 @@ from recsys_lab.evaluate import (
     Leaderboard,
     Validation,
     evaluate,
+    ndcg_by_user,
     next_item_ranks,
     per_user_metrics,
     protocol_scores,
@@ -326,3 +327,16 @@ def test_top_lists_refuse_rating_an_unfitted_model_and_a_bad_k():
         top_lists(model, split, "TOPN", k=0)
     with pytest.raises(Exception, match="fit"):
         protocol_scores(FixedScores(np.zeros((2, 4))), split, "TOPN")
+
+
+def test_ndcg_by_user_scores_given_lists_by_hand():
+    import scipy.sparse as sp
+    relevant = sp.csr_matrix(np.array([[0, 1, 0, 1], [0, 0, 0, 0], [1, 0, 0, 0]]))
+    top = np.array([[1, 3], [0, 1], [3, 2]])
+    scores = ndcg_by_user(top, relevant, [0, 2])
+    # user 0: hits at ranks 1 and 2, both relevant found -> 1; user 2: no hit -> 0.
+    assert scores.name == "NDCG@2" and scores.index.tolist() == [0, 2]
+    np.testing.assert_allclose(scores.to_numpy(), [1.0, 0.0])
+    # a single hit at rank 2 of 2 relevant: (1/log2 3) / (1 + 1/log2 3)
+    second = ndcg_by_user(np.array([[0, 3]]), relevant[:1], [0])
+    np.testing.assert_allclose(second.to_numpy(), [(1 / np.log2(3)) / (1 + 1 / np.log2(3))])
