@@ -33,7 +33,7 @@ def _take(data, rows: np.ndarray):
     if isinstance(data, dict):
         return {key: value[rows] for key, value in data.items()}
     if isinstance(data, (list, tuple)):
-        return [value[rows] for value in data]
+        return type(data)(_take(value, rows) for value in data)
     return data[rows]
 
 
@@ -45,19 +45,70 @@ def _length(data) -> int:
 
 def fit_one_epoch(network, inputs, targets, *, batch_size: int, rng: np.random.Generator,
                   sample_weight=None, callbacks=()) -> dict:
-    """One pass of ``network.fit`` over the examples in a fresh random order.
+    """One pass of a compiled Keras ``network`` over the examples in a fresh random order.
 
     The order comes from ``rng`` (the model's own generator), not from ``fit(shuffle=True)``:
     with a global seed set, Keras 3 on TensorFlow draws the same permutation at every epoch
     and in every call. Returns the epoch's logs, e.g. ``{"loss": 0.42}``.
+
+    Each mini-batch is one call of Keras's own ``network.train_step``, as in
+    ``network.fit``, but the loop over the batches runs inside one ``tf.function``
+    (:func:`_compiled_epoch`), traced once per network. ``fit`` would rebuild its input
+    pipeline at every call, return to Python after every batch and trace again for the
+    last, smaller batch; on ML-100K that overhead was larger than the arithmetic for most
+    of the book's models (``benchmarks/speed.py``). The batches, the updates and therefore
+    the weights are the ones ``fit`` computes. With ``callbacks`` (a Keras callback reacts
+    to each batch in Python), or data other than NumPy arrays, the epoch runs through
+    ``network.fit`` itself.
     """
     order = rng.permutation(_length(inputs))
-    history = network.fit(
-        _take(inputs, order), _take(targets, order),
-        sample_weight=None if sample_weight is None else sample_weight[order],
-        batch_size=int(batch_size), epochs=1, shuffle=False, verbose=0,
-        callbacks=list(callbacks))
-    return {name: float(values[-1]) for name, values in history.history.items()}
+    data = (inputs, targets) if sample_weight is None else (inputs, targets, sample_weight)
+    if callbacks or not all(isinstance(leaf, np.ndarray) for leaf in tf.nest.flatten(data)):
+        history = network.fit(
+            _take(inputs, order), _take(targets, order),
+            sample_weight=None if sample_weight is None else sample_weight[order],
+            batch_size=int(batch_size), epochs=1, shuffle=False, verbose=0,
+            callbacks=list(callbacks))
+        return {name: float(values[-1]) for name, values in history.history.items()}
+    if not network.built or not network.optimizer.built:
+        # What ``fit`` does before its first batch: build the layers, the loss and metric
+        # trackers and the optimizer's slots, from the shapes of one batch.
+        network._symbolic_build(data_batch=_take(data, order[:int(batch_size)]))
+    network.reset_metrics()
+    _compiled_epoch(network, int(batch_size))(
+        tf.nest.map_structure(_as_tensor, data), tf.constant(order, "int64"))
+    return {name: float(value) for name, value in network.get_metrics_result().items()}
+
+
+def _as_tensor(array: np.ndarray):
+    """``array`` as a tensor, floats in Keras's ``floatx`` as ``fit`` casts them."""
+    if np.issubdtype(array.dtype, np.floating):
+        array = array.astype(keras.config.floatx(), copy=False)
+    return tf.convert_to_tensor(array)
+
+
+def _take_rows(data, rows):
+    """The rows ``rows`` of every tensor in the nested structure ``data``."""
+    return tf.nest.map_structure(lambda tensor: tf.gather(tensor, rows), data)
+
+
+def _compiled_epoch(network, batch_size: int):
+    """``epoch(data, order)``: ``network.train_step`` on every ``batch_size`` slice of
+    ``order``, in one graph; made once per network and batch size, and kept on it."""
+    cache = network.__dict__.setdefault("_compiled_epochs", {})
+    if batch_size not in cache:
+        # Keras compiles each step with XLA when the model asks for it (``jit_compile``).
+        step = (tf.function(network.train_step, jit_compile=True, reduce_retracing=True)
+                if network.jit_compile else network.train_step)
+
+        @tf.function(reduce_retracing=True)
+        def epoch(data, order):
+            for start in tf.range(0, tf.shape(order, out_type="int64")[0], batch_size):
+                step(_take_rows(data, order[start:start + batch_size]))
+
+        epoch._omit_frequent_tracing_warning = True  # one trace per network (epoch_of_pairs)
+        cache[batch_size] = epoch
+    return cache[batch_size]
 
 
 def predict_in_batches(network, inputs, batch_size: int = 2048) -> np.ndarray:
