@@ -79,11 +79,12 @@ def trained(forward: float, data_layer: float = 0.0) -> float:
 
 
 def pair_scorers(model, train: pd.DataFrame) -> float:
-    """DotProductMF, GMF, MLP, NeuMF: one positive and K sampled negatives per training pair.
+    """DotProductMF, GMF, MLP, NeuMF, CML: one positive and K sampled negatives per pair.
 
     Every one of the ``1 + K`` pairs (masked accidental hits included) costs a forward ``f``::
 
         DotProductMF  p_u · q_i                        f = 2d
+        CML           ‖p_u − q_i‖²                     f = 2d (a difference, then its square)
         GMF           Dense(d → 1) on p_u ⊙ q_i        f = 2d
         MLP           Dense 2d → h₁ → … → h_L → 1      f = dense(2d, h₁, …, h_L, 1)
         NeuMF         that tower without its output, then Dense(d + h_L → 1)
@@ -97,7 +98,7 @@ def pair_scorers(model, train: pd.DataFrame) -> float:
         per_pair = dense(2 * d, *hidden) + dense(d + hidden[-1], 1)
     elif name == "MLPRecommender":
         per_pair = dense(2 * d, *hidden, 1)
-    else:  # DotProductMF, GMF
+    else:  # DotProductMF, GMF, CML
         per_pair = 2.0 * d
     return len(train) * (1 + model.n_negatives) * trained(per_pair)
 
@@ -263,11 +264,45 @@ def keras_mf(model, train: pd.DataFrame) -> float:
     return (len(train) - n_held) * trained(per_rating) + n_held * per_rating
 
 
+def field_models(model, train: pd.DataFrame) -> float:
+    """FM, DeepFM, DCN-v2 on user and item fields (ids included as two more fields).
+
+    A pair's ``n_f`` fields of total width ``W`` (a multi-hot field of ``w`` values counts
+    ``w``) are summed into field embeddings ``Σ x_j e_j``, a product of the inputs ``x``
+    with the looked-up rows: ``2 W k`` (it reads data). Then, per pair::
+
+        FM      the FM identity: the sum of the field embeddings and its dot product,
+                2 n_f k + 2k
+        DeepFM  that, plus an MLP on the concatenation: dense(n_f k, h₁, …, 1)
+        DCN-v2  per cross layer ``x_l W`` with ``W`` ``(n_f k × n_f k)``: 2 (n_f k)², then
+                dense(n_f k, h₁, …, 1)
+
+    ``task="implicit"`` scores ``1 + K`` pairs per training row (K drawn negatives).
+    ``epoch = n_train × pairs per row × trained(forward, 2 W k)``.
+    """
+    k, name = model.embedding_dim, type(model).__name__
+    fields = [*model.user_fields_, *model.item_fields_]
+    n_fields, width = len(fields), sum(np.shape(f.values)[1] for f in fields)
+    concatenated = n_fields * k
+    lookups = 2.0 * width * k
+    if name == "DCNv2":
+        interactions = (model.n_cross_layers * 2.0 * concatenated**2
+                        + dense(concatenated, *model.hidden_units, 1))
+    else:
+        interactions = 2.0 * n_fields * k + 2.0 * k
+        if name == "DeepFM":
+            interactions += dense(concatenated, *model.hidden_units, 1)
+    pairs = 1 + model.n_negatives if model.task == "implicit" else 1
+    return len(train) * pairs * trained(lookups + interactions, data_layer=lookups)
+
+
 FLOPS = {"DotProductMF": pair_scorers, "GMF": pair_scorers, "MLPRecommender": pair_scorers,
          "NeuMF": pair_scorers, "TwoTower": two_tower, "AutoRec": autorec, "CDAE": cdae,
          "MultDAE": mult_dae, "MultVAE": mult_vae, "ContentToFactors": content_to_factors,
          "ContentTower": content_tower, "GRU4Rec": gru4rec, "SASRec": sasrec, "CFGAN": cfgan,
-         "LightGCN": lightgcn, "KerasMatrixFactorization": keras_mf}
+         "LightGCN": lightgcn, "KerasMatrixFactorization": keras_mf,
+         "CollaborativeMetricLearning": pair_scorers, "FactorizationMachine": field_models,
+         "DeepFM": field_models, "DCNv2": field_models}
 
 # --------------------------------------------------------------------------------------------
 # Measuring
