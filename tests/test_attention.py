@@ -14,6 +14,7 @@ from recsys_lab.models import attention as ka  # noqa: E402
 from recsys_lab.models.attention import SASRec  # noqa: E402
 from recsys_lab.models.sequential import MarkovChain  # noqa: E402
 from recsys_lab.scratch import attention as na  # noqa: E402
+from recsys_lab.sequences import next_item_examples, user_histories  # noqa: E402
 from recsys_lab.splits import seq_split  # noqa: E402
 
 
@@ -158,11 +159,24 @@ def test_without_positions_no_position_table_and_no_warning(chain, few):
             == TINY["max_len"] * TINY["embedding_dim"])
 
 
+def test_cosine_decay_reaches_zero_at_the_last_batch(chain, few):
+    settings = dict(TINY, epochs=2)
+    windows = len(next_item_examples(user_histories(few, 40), settings["max_len"],
+                                     all_windows=True).targets)
+    batches = settings["epochs"] * -(-windows // settings["batch_size"])
+    decayed = SASRec(**settings).fit(few, 40, chain.n_items).network_.optimizer
+    assert int(decayed.iterations.numpy()) == batches  # one step per batch
+    assert float(decayed.learning_rate) == pytest.approx(0.0, abs=1e-9)  # 0 after the last
+    constant = SASRec(**settings, cosine_decay=False).fit(few, 40, chain.n_items)
+    assert float(constant.network_.optimizer.learning_rate) == pytest.approx(1e-2)
+
+
 @pytest.mark.parametrize("params, message", [
     (dict(embedding_dim=30, n_heads=4), "divisible"),
     (dict(max_len=0), "max_len"),
     (dict(dropout=1.0), "dropout"),
     (dict(learning_rate=0), "learning_rate"),
+    (dict(cosine_decay="yes"), "cosine_decay"),
 ])
 def test_bad_parameters_raise(chain, params, message):
     with pytest.raises(ValueError, match=message):

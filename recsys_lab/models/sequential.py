@@ -226,6 +226,16 @@ class GRU4Rec(_NextItemNetwork):
     The defaults are chapter 6's choice on the SEQ validation item (``epochs`` is the epoch
     of best validation HR@10: early stopping on the validation item, never the test item).
 
+    The number of epochs was checked again on three SEQ validation folds (``seq.valid``
+    after ``seq.train``, and each user's two items before it, each after the history that
+    precedes it; recsys_lab 2, seed 0, one 16-epoch fit per fold). Three-fold mean HR@10 /
+    NDCG@10 over 3 × 943 users (± one standard error about 0.008 / 0.0045): 0.154 / 0.077
+    after epoch 1, 0.195 / 0.100 after 3, 0.214 / 0.110 after 4, 0.220 / 0.113 after 6,
+    the best of the sixteen; 0.218 / 0.111 after 8, 0.215 / 0.109 after 12, 0.203 / 0.105
+    after 16. Against epoch 6, paired user by user, no later epoch gained (every difference
+    between −0.017 ± 0.007 and −0.001 ± 0.006 in HR@10): the model has converged by epoch
+    6 and then slowly overfits, so ``epochs`` stays 6.
+
     Parameters
     ----------
     embedding_dim, hidden_units : sizes of the item embedding and of the GRU state.
