@@ -184,7 +184,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("ALS-implicit", TOPN, 5, _M + "mf:ImplicitALS"),
     Entry("ContentCNN", COLD, 5, _M + "content:ContentToFactors",
           data_params={"item_tokens": "item_tokens"}),
-    Entry("ContentBag", COLD, 5, _M + "content:ContentToFactors", {"encoder": "bag"},
+    Entry("ContentBag", COLD, 5, _M + "content:ContentToFactors",
+          {"encoder": "bag", "epochs": 20, "learning_rate": 1e-3},  # content.BAG_SETTINGS
           data_params={"item_tokens": "item_tokens"}),
     Entry("ContentTower", COLD, 5, _M + "content:ContentTower",
           data_params={"item_tokens": "item_tokens"}),

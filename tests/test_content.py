@@ -174,6 +174,18 @@ def test_content_to_factors_records_cold_validation_each_epoch(planted):
     assert model.network_.name == "content_encoder"
 
 
+def test_bag_settings_fit_the_bag_of_tokens(planted):
+    # Chapter 5 and the registry fit the ablation as ContentToFactors(tokens, **BAG_SETTINGS).
+    data, split = planted
+    assert content.BAG_SETTINGS["encoder"] == "bag"
+    assert set(content.BAG_SETTINGS) <= set(content.ContentToFactors(data.tokens).get_params())
+    settings = {**content.BAG_SETTINGS, "epochs": 1}
+    model = content.ContentToFactors(data.tokens, **settings, **SMALL).fit(
+        split.train, data.n_users, data.n_items)
+    assert not any(layer.name.startswith("conv_width") for layer in model.network_.layers)
+    assert model.learning_rate == content.BAG_SETTINGS["learning_rate"]
+
+
 def test_implicit_als_learns_popularity(planted):
     data, split = planted
     model = ImplicitALS(n_factors=8).fit(split.train, data.n_users, data.n_items)
@@ -197,3 +209,10 @@ def test_bad_input_raises(planted):
         ImplicitALS(n_negatives=0).fit(split.train, *sizes)
     with pytest.raises(ValueError, match="item"):
         content.ContentTower(data.tokens).fit(split.train.assign(item=-1), *sizes)
+
+
+def test_the_registry_fits_the_bag_with_bag_settings():
+    # The registry stays free of TensorFlow, so it repeats the settings instead of importing them.
+    from recsys_lab.registry import get
+
+    assert get("ContentBag", "COLD").params == content.BAG_SETTINGS
