@@ -95,6 +95,8 @@ def _take_rows(data, rows):
 def _compiled_epoch(network, batch_size: int):
     """``epoch(data, order)``: ``network.train_step`` on every ``batch_size`` slice of
     ``order``, in one graph; made once per network and batch size, and kept on it."""
+    # Kept in the instance's __dict__: through setattr, Keras would track the functions as
+    # part of the model's state.
     cache = network.__dict__.setdefault("_compiled_epochs", {})
     if batch_size not in cache:
         # Keras compiles each step with XLA when the model asks for it (``jit_compile``).
