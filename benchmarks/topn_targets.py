@@ -34,7 +34,7 @@ from recsys_lab.datasets import load_movielens_100k
 from recsys_lab.evaluate import per_user_metrics
 from recsys_lab.registry import get
 from recsys_lab.splits import topn_split
-from recsys_lab.stats import compare_over_seeds, paired_bootstrap
+from recsys_lab.stats import compare_over_seeds, mean_over_splits, paired_bootstrap
 
 #: The neural TOPN rows of the leaderboard (book/11b_leaderboard_topn.ipynb, ``NEURAL``).
 NEURAL_TOPN = ("MLP", "NeuMF", "CDAE", "Mult-DAE", "Mult-VAE", "CFGAN", "CFGAN-G")
@@ -92,11 +92,8 @@ def main(argv=None) -> int:
         comparison = paired_bootstrap(ndcg[best, seed], ndcg[REFERENCE, seed])
         print(f"split {seed}: {comparison.describe(best, REFERENCE)}")
 
-    def over_splits(name):
-        # Each user's NDCG@10 averaged over the splits: one independent unit per user.
-        return pd.concat([ndcg[name, s] for s in SEEDS]).groupby(level=0).mean()
-
-    pooled = paired_bootstrap(over_splits(best), over_splits(REFERENCE))
+    pooled = paired_bootstrap(mean_over_splits(ndcg[best, s] for s in SEEDS),
+                              mean_over_splits(ndcg[REFERENCE, s] for s in SEEDS))
     print(f"pooled over the {len(SEEDS)} splits: {pooled.describe(best, REFERENCE)}")
     print(f"{best} − {REFERENCE} over splits: {compare_over_seeds(means[best], means[REFERENCE])}")
     print(f"{best}: mean fit {sum(seconds[best, s] for s in SEEDS) / len(SEEDS):.1f} s; "

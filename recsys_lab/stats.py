@@ -21,6 +21,8 @@ when the interval for the difference A − B **excludes zero** (design.md, "Unce
   metric, or of a difference, over several split (or training) seeds. The bootstrap covers
   the choice of users; the spread over seeds shows how far the ordering seen on a single
   split can be trusted when the split itself is redrawn.
+* :func:`mean_over_splits` — each user's metric averaged over several splits, so that one
+  paired bootstrap can speak for all of them with each user counted once.
 
 :class:`Comparison` holds a paired result and turns it into a verdict and a sentence;
 :class:`Spread` holds a spread over seeds. Pure NumPy / SciPy / pandas: no models, no
@@ -44,6 +46,7 @@ __all__ = [
     "Spread",
     "compare_over_seeds",
     "compare_with_reference",
+    "mean_over_splits",
     "paired_bootstrap",
     "paired_error_comparison",
     "paired_hit_test",
@@ -456,3 +459,27 @@ def compare_over_seeds(a_by_seed, b_by_seed) -> Spread:
         raise ValueError(f"a_by_seed and b_by_seed must hold at least 2 seeds' results to "
                          f"measure a spread, got {len(a)}")
     return _spread(a - b)
+
+
+def mean_over_splits(per_user_by_split) -> pd.Series:
+    """Each user's metric averaged over the splits on which the user is a test user.
+
+    ``per_user_by_split`` is an iterable of Series, one per split, each indexed by user
+    (e.g. a column of :func:`recsys_lab.evaluate.per_user_metrics`). Two models' results,
+    passed to :func:`paired_bootstrap`, then give one interval for all the splits in which
+    a user counts once: concatenating the splits instead would count a user once per split
+    and resample copies of one person as if they were independent, making the interval too
+    narrow. Returns a Series indexed by user, sorted.
+    """
+    series = list(per_user_by_split)
+    if not series:
+        raise ValueError("per_user_by_split is empty: give one Series per split")
+    for position, values in enumerate(series):
+        if not isinstance(values, pd.Series):
+            raise ValueError(f"per_user_by_split[{position}] must be a pandas Series indexed "
+                             f"by user, got {type(values).__name__}")
+        if values.index.has_duplicates:
+            raise ValueError(f"per_user_by_split[{position}] lists a user twice: one value "
+                             "per user and split")
+        _as_vector(values, f"per_user_by_split[{position}]")
+    return pd.concat(series).groupby(level=0).mean()

@@ -364,7 +364,8 @@ def test_compare_over_seeds_rejects_bad_values(a, b, message):
 def test_public_names():
     assert set(stats.__all__) == {"Comparison", "Spread", "paired_bootstrap",
                                   "paired_hit_test", "seed_spread", "compare_over_seeds",
-                                  "compare_with_reference", "paired_error_comparison"}
+                                  "compare_with_reference", "paired_error_comparison",
+                                  "mean_over_splits"}
 
 
 def test_describe_groups_thousands():
@@ -418,3 +419,26 @@ def test_paired_error_comparison_puts_the_smaller_error_ahead():
     assert reverse.verdict == "b ahead" and reverse.difference == pytest.approx(-1.0)
     with pytest.raises(ValueError):
         stats.paired_error_comparison([1.0, np.nan], [1.0, 2.0])
+
+
+def test_mean_over_splits_averages_each_user_over_the_splits_they_are_tested_on():
+    from recsys_lab.stats import mean_over_splits
+
+    first = pd.Series([1.0, 0.0, 0.5], index=[0, 1, 2])
+    second = pd.Series([0.0, 1.0], index=[2, 0])  # user 1 is not tested on this split
+    pooled = mean_over_splits([first, second])
+    pd.testing.assert_series_equal(pooled, pd.Series([1.0, 0.0, 0.25], index=[0, 1, 2]))
+    assert mean_over_splits(iter([first])).equals(first)
+
+
+@pytest.mark.parametrize("splits, fragment", [
+    ([], "empty"),
+    ([np.array([1.0, 2.0])], "pandas Series indexed by user"),
+    ([pd.Series([1.0, 2.0], index=[3, 3])], "lists a user twice"),
+    ([pd.Series([1.0, np.nan])], "NaN"),
+])
+def test_mean_over_splits_bad_input(splits, fragment):
+    from recsys_lab.stats import mean_over_splits
+
+    with pytest.raises(ValueError, match=fragment):
+        mean_over_splits(splits)
