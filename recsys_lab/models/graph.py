@@ -185,11 +185,11 @@ class LightGCN(EpochRecommender):
         n_users, n_items, l2 = self.n_users_, self.n_items_, float(self.l2)
         n_negatives = int(self.n_negatives)
 
+        # XLA compiles the update, not the draw of the negatives: with the random draw inside,
+        # XLA fuses it into each of its consumers, which made a step 3.5 times slower.
         @tf.function(jit_compile=True)
-        def step(batch_users, positives):
+        def update(batch_users, positives, negatives, mask):
             batch = tf.shape(batch_users)[0]
-            negatives, mask = sample_negatives(batch_users, seen, n_items, n_negatives,
-                                               seed_generator)
             with tf.GradientTape() as tape:
                 nodes = network(None, training=True)
                 user_vectors = tf.gather(nodes, batch_users)  # (batch, d)
@@ -204,6 +204,11 @@ class LightGCN(EpochRecommender):
             variables = network.trainable_variables
             optimizer.apply(tape.gradient(total, variables), variables)
             return loss
+
+        def step(batch_users, positives):
+            negatives, mask = sample_negatives(batch_users, seen, n_items, n_negatives,
+                                               seed_generator)
+            return update(batch_users, positives, negatives, mask)
 
         self._one_epoch = epoch_of_pairs(step, train["user"].to_numpy(),
                                          train["item"].to_numpy(), int(self.batch_size),
