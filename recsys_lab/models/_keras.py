@@ -57,13 +57,17 @@ def fit_one_epoch(network, inputs, targets, *, batch_size: int, rng: np.random.G
     pipeline at every call, return to Python after every batch and trace again for the
     last, smaller batch; on ML-100K that overhead was larger than the arithmetic for most
     of the book's models (``benchmarks/speed.py``). The batches, the updates and therefore
-    the weights are the ones ``fit`` computes. With ``callbacks`` (a Keras callback reacts
-    to each batch in Python), or data other than NumPy arrays, the epoch runs through
+    the weights are the ones ``fit`` computes. A :class:`BatchSchedule` among the
+    ``callbacks`` sets its variable inside that graph, before each batch, to the value it
+    would set as a callback of ``fit``. With any other callback (a Keras callback reacts to
+    each batch in Python), or data other than NumPy arrays, the epoch runs through
     ``network.fit`` itself.
     """
     order = rng.permutation(_length(inputs))
     data = (inputs, targets) if sample_weight is None else (inputs, targets, sample_weight)
-    if callbacks or not all(isinstance(leaf, np.ndarray) for leaf in tf.nest.flatten(data)):
+    schedules = [callback for callback in callbacks if isinstance(callback, BatchSchedule)]
+    if len(schedules) < len(callbacks) or not all(
+            isinstance(leaf, np.ndarray) for leaf in tf.nest.flatten(data)):
         history = network.fit(
             _take(inputs, order), _take(targets, order),
             sample_weight=None if sample_weight is None else sample_weight[order],
@@ -75,8 +79,11 @@ def fit_one_epoch(network, inputs, targets, *, batch_size: int, rng: np.random.G
         # trackers and the optimizer's slots, from the shapes of one batch.
         network._symbolic_build(data_batch=_take(data, order[:int(batch_size)]))
     network.reset_metrics()
-    _compiled_epoch(network, int(batch_size))(
-        tf.nest.map_structure(_as_tensor, data), tf.constant(order, "int64"))
+    n_batches = -(-len(order) // int(batch_size))
+    values = [tf.constant(schedule.take(n_batches), schedule.variable.dtype)
+              for schedule in schedules]
+    _compiled_epoch(network, int(batch_size), [schedule.variable for schedule in schedules])(
+        tf.nest.map_structure(_as_tensor, data), tf.constant(order, "int64"), values)
     return {name: float(value) for name, value in network.get_metrics_result().items()}
 
 
@@ -92,25 +99,61 @@ def _take_rows(data, rows):
     return tf.nest.map_structure(lambda tensor: tf.gather(tensor, rows), data)
 
 
-def _compiled_epoch(network, batch_size: int):
-    """``epoch(data, order)``: ``network.train_step`` on every ``batch_size`` slice of
-    ``order``, in one graph; made once per network and batch size, and kept on it."""
+def _compiled_epoch(network, batch_size: int, scheduled=()):
+    """``epoch(data, order, values)``: ``network.train_step`` on every ``batch_size`` slice of
+    ``order``, in one graph, each scheduled variable set to ``values[v][b]`` before batch
+    ``b``; made once per network, batch size and scheduled variables, and kept on it."""
     # Kept in the instance's __dict__: through setattr, Keras would track the functions as
     # part of the model's state.
     cache = network.__dict__.setdefault("_compiled_epochs", {})
-    if batch_size not in cache:
+    key = (batch_size, *(variable.path for variable in scheduled))
+    if key not in cache:
         # Keras compiles each step with XLA when the model asks for it (``jit_compile``).
         step = (tf.function(network.train_step, jit_compile=True, reduce_retracing=True)
                 if network.jit_compile else network.train_step)
 
         @tf.function(reduce_retracing=True)
-        def epoch(data, order):
-            for start in tf.range(0, tf.shape(order, out_type="int64")[0], batch_size):
+        def epoch(data, order, values):
+            n = tf.shape(order, out_type="int64")[0]
+            for batch in tf.range((n + batch_size - 1) // batch_size):
+                for variable, schedule in zip(scheduled, values, strict=True):
+                    variable.assign(schedule[batch])
+                start = batch * batch_size
                 step(_take_rows(data, order[start:start + batch_size]))
 
         epoch._omit_frequent_tracing_warning = True  # one trace per network (epoch_of_pairs)
-        cache[batch_size] = epoch
-    return cache[batch_size]
+        cache[key] = epoch
+    return cache[key]
+
+
+class BatchSchedule(keras.callbacks.Callback):
+    """Sets ``variable`` to ``value(t)`` before update ``t`` and records the values in ``values``.
+
+    Subclasses define ``value(steps)`` (the values at an array of update counts). As a
+    callback of ``network.fit`` it sets the variable before every batch; given to
+    :func:`fit_one_epoch`, the whole epoch's values are taken at once (:meth:`take`) and set
+    inside the compiled epoch, the same values before the same batches. The update counter
+    lives in the schedule, so one schedule serves a training run of several epochs.
+    """
+
+    def __init__(self, variable):
+        super().__init__()
+        self.variable = variable
+        self.step = 0
+        self.values: list[float] = []
+
+    def value(self, steps: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def take(self, n: int) -> np.ndarray:
+        """The values of the next ``n`` updates (recorded, and the counter moved on)."""
+        values = np.asarray(self.value(np.arange(self.step, self.step + n)), dtype=float)
+        self.step += n
+        self.values.extend(values.tolist())
+        return values
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.variable.assign(float(self.take(1)[0]))
 
 
 def predict_in_batches(network, inputs, batch_size: int = 2048) -> np.ndarray:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from recsys_lab.base import EpochRecommender, RatingRecommender, interaction_matrix
 from recsys_lab.baselines import Biases
-from recsys_lab.models._keras import fit_one_epoch, keras, predict_in_batches
+from recsys_lab.models._keras import BatchSchedule, fit_one_epoch, keras, predict_in_batches
 from recsys_lab.validation import (
     FLAG,
     NON_NEGATIVE,
@@ -120,24 +120,24 @@ class GaussianSample(layers.Layer):
         return z_mean + ops.exp(0.5 * z_log_var) * epsilon
 
 
-class KLAnnealing(keras.callbacks.Callback):
+class KLAnnealing(BatchSchedule):
     """Sets ``sample.beta`` to :func:`kl_weight` before every update and records it in ``betas``.
 
     The update counter lives in the callback, so one callback serves a training run of
-    several ``fit`` calls (one per epoch).
+    several epochs. As a :class:`~recsys_lab.models._keras.BatchSchedule` it runs inside
+    the compiled epoch of :func:`~recsys_lab.models._keras.fit_one_epoch`.
     """
 
     def __init__(self, sample: GaussianSample, beta: float, anneal_steps: int):
-        super().__init__()
+        super().__init__(sample.beta)
         self.sample, self.beta, self.anneal_steps = sample, beta, anneal_steps
-        self.step = 0
-        self.betas: list[float] = []
 
-    def on_train_batch_begin(self, batch, logs=None):
-        value = float(kl_weight(self.step, self.beta, self.anneal_steps))
-        self.sample.beta.assign(value)
-        self.betas.append(value)
-        self.step += 1
+    def value(self, steps: np.ndarray) -> np.ndarray:
+        return kl_weight(steps, self.beta, self.anneal_steps)
+
+    @property
+    def betas(self) -> list[float]:
+        return self.values
 
 
 # ------------------------------------------------------------------------------------------
