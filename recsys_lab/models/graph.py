@@ -185,8 +185,8 @@ class LightGCN(EpochRecommender):
         n_users, n_items, l2 = self.n_users_, self.n_items_, float(self.l2)
         n_negatives = int(self.n_negatives)
 
-        # XLA compiles the update, not the draw of the negatives: with the random draw inside,
-        # XLA fuses it into each of its consumers, which made a step 3.5 times slower.
+        # XLA compiles the update, not the draw of the negatives: with the draw inside, XLA
+        # fused it into each of its consumers, and an epoch on ML-100K took 0.28 s, not 0.21.
         @tf.function(jit_compile=True)
         def update(batch_users, positives, negatives, mask):
             batch = tf.shape(batch_users)[0]
