@@ -23,6 +23,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from rating_targets import SPLIT_SEEDS  # benchmarks/rating_targets.py: 42 (standard), 1, 2
 
 from recsys_lab.chapter import VALIDATION_SEED
 from recsys_lab.datasets import load_movielens_100k
@@ -31,7 +32,6 @@ from recsys_lab.splits import rating_split
 from recsys_lab.stats import paired_error_comparison, seed_spread
 
 MEMBERS = ("I-AutoRec", "U-AutoRec", "MF-ALS")
-SPLIT_SEEDS = (42, 1, 2)  # as rating_targets.py
 
 
 def member_predictions(data, train, rated) -> np.ndarray:

@@ -28,10 +28,10 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from speed import keras_entries  # benchmarks/speed.py: the registry rows that train with Keras
 
 from recsys_lab.datasets import load_movielens_100k
 from recsys_lab.models._keras import keras, tf
-from recsys_lab.registry import ENTRIES
 from recsys_lab.splits import standard_splits
 
 
@@ -69,20 +69,16 @@ def survey() -> None:
     keras.optimizers.Optimizer.apply = recording_apply
     seen = set()
     try:
-        for entry in ENTRIES:
-            if not entry.factory.startswith("recsys_lab.models."):
-                continue
+        for entry in keras_entries():
             model = entry.build(data)
             key = (entry.factory, repr(sorted(model.get_params().items(), key=str)))
-            if "epochs" not in model.get_params() or key in seen:
+            if key in seen:
                 continue
             seen.add(key)
             model.epochs = 1
             sliced.clear()
             split = splits[entry.protocol]
             model.fit(split.train, n_users=data.n_users, n_items=data.n_items)
-            if not hasattr(model, "network_") and not sliced:
-                continue  # not a Keras model (NumPy ALS and the like)
             names = ", ".join(sorted(sliced)) or "none"
             print(f"{entry.name:14s} {entry.protocol:12s} {names}", flush=True)
     finally:

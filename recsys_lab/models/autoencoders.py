@@ -130,7 +130,7 @@ class KLAnnealing(BatchSchedule):
 
     def __init__(self, sample: GaussianSample, beta: float, anneal_steps: int):
         super().__init__(sample.beta)
-        self.sample, self.beta, self.anneal_steps = sample, beta, anneal_steps
+        self.beta, self.anneal_steps = beta, anneal_steps
 
     def value(self, steps: np.ndarray) -> np.ndarray:
         return kl_weight(steps, self.beta, self.anneal_steps)
