@@ -99,6 +99,8 @@ class Entry:
     params : keyword arguments that differ from the class's defaults.
     data_params : constructor arguments computed from the dataset, as
         ``{argument: key of DATA_ARGUMENTS}``.
+    members : the rows of the same protocol a blend combines, by name; built as their
+        entries build them and passed as the constructor's ``members`` mapping.
     """
 
     name: str
@@ -107,6 +109,7 @@ class Entry:
     factory: str
     params: Mapping = field(default_factory=dict)
     data_params: Mapping = field(default_factory=dict)
+    members: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
@@ -123,15 +126,27 @@ class Entry:
         module, _, name = self.factory.partition(":")
         return getattr(importlib.import_module(module), name)
 
-    def build(self, data):
-        """A fresh, unfitted model with the chapter's settings; ``data`` is the dataset."""
+    def build(self, data, fitted: Mapping | None = None):
+        """A fresh, unfitted model with the chapter's settings; ``data`` is the dataset.
+
+        A blend's members are built from their own entries, except those found in
+        ``fitted`` (``{(protocol, name): fitted model}``, as :func:`run` fills it), which are
+        passed as they are for the blend to reuse.
+        """
         derived = {arg: DATA_ARGUMENTS[key](data) for arg, key in self.data_params.items()}
+        if self.members:
+            fitted = fitted or {}
+            derived["members"] = {name: fitted.get((self.protocol, name))
+                                  or get(name, self.protocol).build(data)
+                                  for name in self.members}
         return self.model_class(**derived, **self.params)
 
     def call(self) -> str:
         """The constructor call as a reader would type it."""
         args = [f"{k}={v!r}" for k, v in self.params.items()]
         args = [*(f"{k}=<{v}>" for k, v in self.data_params.items()), *args]
+        if self.members:
+            args.insert(0, f"members=<{', '.join(self.members)}>")
         return f"{self.factory.partition(':')[2]}({', '.join(args)})"
 
 
@@ -219,6 +234,10 @@ ENTRIES: tuple[Entry, ...] = (
           data_params=_FIELDS),
     Entry("DeepFM", COLD_USER_5, 10, _M + "features:DeepFM", _NEW_USER, data_params=_FIELDS),
     Entry("DCN-v2", COLD_USER_5, 10, _M + "features:DCNv2", _NEW_USER, data_params=_FIELDS),
+    # The leaderboard's blend: weights fitted on ratings held out of training (its docstring
+    # gives how the members were chosen on validation data).
+    Entry("Blend", RATING, 11, _M + "blend:LinearBlend",
+          members=("I-AutoRec", "U-AutoRec", "FM")),
 )
 
 
@@ -261,7 +280,9 @@ def _count(model, counted: set) -> int:
                  for v in value.weights}
     total = sum(int(np.prod(v.shape)) for key, v in variables.items() if key not in counted)
     counted |= set(variables)
-    total += sum(_count(v, counted) for v in learned.values() if isinstance(v, Recommender))
+    models = [v for value in learned.values()
+              for v in (value.values() if isinstance(value, Mapping) else [value])]
+    total += sum(_count(v, counted) for v in models if isinstance(v, Recommender))
     if variables:
         return total
     for value in learned.values():
@@ -279,7 +300,9 @@ def run(entry: Entry, data, splits: Mapping, models: dict | None = None) -> dict
     ``splits`` maps each protocol to its split (:func:`recsys_lab.splits.standard_splits`).
     ``models``, when given, receives the fitted model under ``(protocol, name)``, so that
     it can be compared user by user (:func:`recsys_lab.evaluate.per_user_metrics`)
-    without fitting it again.
+    without fitting it again; a blend takes its members from it when they are there.
+    A blend's ``fit_seconds`` then counts only its own work: :func:`run_all` adds its
+    members' fits.
     Returns :func:`~recsys_lab.evaluate.evaluate`'s row plus ``chapter``, ``parameters``
     and ``score_seconds``.
     """
@@ -288,7 +311,7 @@ def run(entry: Entry, data, splits: Mapping, models: dict | None = None) -> dict
     split = splits[entry.protocol]
     train, candidates = scoring_inputs(split, entry.protocol)
     extra = {} if candidates is None else {"candidates": candidates}
-    model = entry.build(data)
+    model = entry.build(data, models)
     start = time.perf_counter()
     row = evaluate(model, train, split.test, entry.protocol, name=entry.name,
                    n_users=data.n_users, n_items=data.n_items, **extra)
@@ -309,7 +332,9 @@ def run_all(protocols, data, splits: Mapping | None = None,
     Columns: ``protocol``, ``model``, ``chapter``, the metrics of each protocol (NaN where a
     protocol does not report one), ``fit_seconds``, ``score_seconds`` and ``parameters``.
     ``Leaderboard(table.to_dict("records")).table(protocol)`` sorts one protocol's rows.
-    ``models``, when given a dict, receives every fitted model (see :func:`run`).
+    ``models``, when given a dict, receives every fitted model (see :func:`run`). A blend
+    reuses its members' rows (fitted on the same split); its ``fit_seconds`` is its own
+    work plus the fits of the members it reused, what fitting it alone costs.
     """
     protocols = [protocols] if isinstance(protocols, str) else list(protocols)
     for protocol in protocols:
@@ -317,10 +342,15 @@ def run_all(protocols, data, splits: Mapping | None = None,
             raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
     splits = splits if splits is not None else standard_splits(
         data.ratings, n_items=data.n_items, n_users=data.n_users)
-    rows = [run(entry, data, splits, models) for protocol in protocols
-            for entry in entries(protocol)]
+    models = models if models is not None else {}
+    rows = {}
+    for entry in (e for protocol in protocols for e in entries(protocol)):
+        row = run(entry, data, splits, models)
+        reused = getattr(models[entry.protocol, entry.name], "prefit_members_", ())
+        row["fit_seconds"] += sum(rows[entry.protocol, name]["fit_seconds"] for name in reused)
+        rows[entry.protocol, entry.name] = row
     first = ["protocol", "model", "chapter"]
     last = ["fit_seconds", "score_seconds", "parameters"]
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(list(rows.values()))
     middle = [c for c in table.columns if c not in first + last]
     return table[first + middle + last]

@@ -17,7 +17,9 @@ import pytest
 
 from recsys_lab import registry
 from recsys_lab.base import Recommender
+from recsys_lab.baselines import Biases
 from recsys_lab.datasets import synthetic_ratings
+from recsys_lab.models.mf import SGDMatrixFactorization
 
 pytest.importorskip("keras")
 
@@ -25,14 +27,16 @@ N_USERS, N_ITEMS = 30, 20
 MODULES = ["recsys_lab.baselines", "recsys_lab.models.mf", "recsys_lab.models.ncf",
            "recsys_lab.models.autoencoders", "recsys_lab.models.content",
            "recsys_lab.models.sequential", "recsys_lab.models.attention",
-           "recsys_lab.models.gan", "recsys_lab.models.graph", "recsys_lab.models.features"]
+           "recsys_lab.models.gan", "recsys_lab.models.graph", "recsys_lab.models.features",
+           "recsys_lab.models.blend"]
 
 #: Data arguments, by constructor argument name.
 DATA = {"item_genres": np.eye(3)[np.arange(N_ITEMS) % 3],
         "item_tokens": (np.arange(N_ITEMS * 6).reshape(N_ITEMS, 6) % 11) + 1,
         "user_groups": np.arange(N_USERS) % 3,
         "item_years": 1990.0 + np.arange(N_ITEMS) % 4,
-        "item_content": np.eye(5)[np.arange(N_ITEMS) % 5]}
+        "item_content": np.eye(5)[np.arange(N_ITEMS) % 5],
+        "members": {"biases": Biases(), "mf": SGDMatrixFactorization(n_factors=2, epochs=1)}}
 #: The fastest settings, where a class takes them.
 FAST = {"epochs": 1, "embedding_dim": 4, "hidden": 4, "latent": 2, "hidden_units": 4,
         "n_factors": 2, "max_len": 5, "n_filters": 2, "hidden_g": 4, "hidden_d": 4,
