@@ -4,7 +4,8 @@ Chapter 11 re-runs the whole book from this list, so the leaderboard there is re
 its own. An :class:`Entry` names a leaderboard row, the protocol it is scored under, the
 chapter that tuned it, and how to build it: a class given as ``"module:Class"`` (imported only
 when built, so this module never imports TensorFlow), keyword arguments beyond the class's
-defaults, and arguments derived from the data (item genres, item content tokens).
+defaults, and arguments derived from the data (item genres, item content tokens). A blend's
+entry also names its ``members``: other rows of its protocol, built from their own entries.
 
 >>> from recsys_lab.registry import entries
 >>> [e.name for e in entries("SEQ")][:2]
