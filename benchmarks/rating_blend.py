@@ -16,8 +16,8 @@ the RATING rows. This script is the search that chose which, on RATING's trainin
 It prints each fold's selection path, the RMSE of the chosen set, of its first member alone
 and of all candidates together, and each candidate's fit time. The test split is not read.
 
-Run: ``.venv/bin/python benchmarks/rating_blend.py`` (24 fits, about two minutes on two quiet
-cores). No target of its own: exit status 0.
+Run: ``.venv/bin/python benchmarks/rating_blend.py`` (24 fits, about three minutes on two
+quiet cores). No target of its own: exit status 0.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ check of the gain that search found on validation folds (recorded in
 :class:`~recsys_lab.models.autoencoders.AutoRec`'s docstring). No setting is chosen here.
 
 Run: ``make bench`` or ``.venv/bin/python benchmarks/rating_targets.py`` (per split, the
-three members, their fits for the blend's weights and the previous I-AutoRec: about four
+three members, their fits for the blend's weights and the previous I-AutoRec: about three
 minutes on two quiet cores). Exit status 1 when a target is missed.
 """
 
