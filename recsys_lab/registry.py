@@ -137,9 +137,9 @@ class Entry:
         derived = {arg: DATA_ARGUMENTS[key](data) for arg, key in self.data_params.items()}
         if self.members:
             fitted = fitted or {}
-            derived["members"] = {name: fitted.get((self.protocol, name))
-                                  or get(name, self.protocol).build(data)
-                                  for name in self.members}
+            derived["members"] = {
+                name: fitted[self.protocol, name] if (self.protocol, name) in fitted
+                else get(name, self.protocol).build(data) for name in self.members}
         return self.model_class(**derived, **self.params)
 
     def call(self) -> str:
