@@ -46,10 +46,12 @@ __all__ = [
     "Spread",
     "compare_over_seeds",
     "compare_with_reference",
+    "in_words",
     "mean_over_splits",
     "paired_bootstrap",
     "paired_error_comparison",
     "paired_hit_test",
+    "rows_with_verdict",
     "seed_spread",
 ]
 
@@ -420,6 +422,19 @@ def compare_with_reference(
         rows[name] = (comparison.difference, comparison.low, comparison.high, ahead)
     return pd.DataFrame.from_dict(rows, orient="index",
                                   columns=["difference", "low", "high", "verdict"])
+
+
+def in_words(names) -> str:
+    """Names as a sentence lists them: ``"A"``, ``"A and B"``, ``"A, B and C"``."""
+    names = [str(name) for name in names]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def rows_with_verdict(versus: pd.DataFrame, verdict: str) -> str:
+    """The rows of a :func:`compare_with_reference` table with ``verdict``, in words, in
+    the table's order; ``"none"`` when there are none."""
+    rows = list(versus.index[versus["verdict"] == verdict])
+    return in_words(rows) if rows else "none"
 
 
 # --------------------------------------------------------------------------------------------

@@ -365,7 +365,7 @@ def test_public_names():
     assert set(stats.__all__) == {"Comparison", "Spread", "paired_bootstrap",
                                   "paired_hit_test", "seed_spread", "compare_over_seeds",
                                   "compare_with_reference", "paired_error_comparison",
-                                  "mean_over_splits"}
+                                  "mean_over_splits", "in_words", "rows_with_verdict"}
 
 
 def test_describe_groups_thousands():
@@ -442,3 +442,14 @@ def test_mean_over_splits_bad_input(splits, fragment):
 
     with pytest.raises(ValueError, match=fragment):
         mean_over_splits(splits)
+
+
+def test_names_and_verdict_rows_read_as_a_sentence():
+    from recsys_lab.stats import in_words, rows_with_verdict
+
+    assert [in_words(n) for n in ([], ["A"], ["A", "B"], ["A", "B", "C"])] == [
+        "", "A", "A and B", "A, B and C"]
+    versus = pd.DataFrame({"verdict": ["reference", "better", "worse", "better"]},
+                          index=["R", "X", "Y", "Z"])
+    assert rows_with_verdict(versus, "better") == "X and Z"
+    assert rows_with_verdict(versus, "indistinguishable") == "none"
