@@ -1,0 +1,127 @@
+"""SASRec's second search on the SEQ validation folds (the test split is not read here).
+
+Three folds of the standard SEQ split's history, each ranking one target per user after the
+history that precedes it: ``seq.valid`` after ``seq.train``, then each user's last and
+second-last training items (:func:`folds`). Every setting is one fit per fold (model seed 0,
+or ``--seed=N``), paired user by user against the registry's settings with the same seed
+(``paired_hit_test`` on HR@10, ``paired_bootstrap`` on NDCG@10, the three folds' 3 × 943
+users pooled). The settings (:data:`SETTINGS`) move one or two of the registry's choices at
+a time, now that it decays the learning rate along a cosine: dropout, blocks, heads, window,
+width, learning rate, batch size, epochs; and, as a check on how much of the test split's
+spread over seeds an average would recover, the mean of three seeds' softmaxes. The
+outcome is recorded in :class:`~recsys_lab.models.attention.SASRec`'s docstring.
+
+Run: ``.venv/bin/python benchmarks/seq_search.py [--seed=N] [name ...]`` (every setting:
+about 15 minutes on two quiet cores; with names, only those besides the registry's).
+No target: the exit status is 0.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+from recsys_lab.datasets import load_movielens_100k
+from recsys_lab.evaluate import per_user_metrics
+from recsys_lab.registry import get
+from recsys_lab.splits import seq_split
+from recsys_lab.stats import paired_bootstrap, paired_hit_test
+
+#: Changes to the registry's SASRec, by name.
+SETTINGS = {
+    "dropout 0.35": {"dropout": 0.35},
+    "dropout 0.5": {"dropout": 0.5},
+    "two blocks": {"n_blocks": 2},
+    "two blocks, dropout 0.5": {"n_blocks": 2, "dropout": 0.5},
+    "max_len 20": {"max_len": 20},
+    "width 64, dropout 0.5": {"embedding_dim": 64, "dropout": 0.5},
+    "12 epochs": {"epochs": 12},
+    "dropout 0.1": {"dropout": 0.1},
+    "no dropout": {"dropout": 0.0},
+    "max_len 5": {"max_len": 5},
+    "two heads": {"n_heads": 2},
+    "learning rate 0.005": {"learning_rate": 0.005},
+    "learning rate 0.02": {"learning_rate": 0.02},
+    "batches of 64": {"batch_size": 64},
+    "batches of 256": {"batch_size": 256},
+    "width 64": {"embedding_dim": 64},
+    "width 16": {"embedding_dim": 16},
+    "width 48": {"embedding_dim": 48},
+    "width 64, batches of 64": {"embedding_dim": 64, "batch_size": 64},
+    "width 64, two heads": {"embedding_dim": 64, "n_heads": 2},
+    # Not a setting of one fit: three fits (model seeds 0, 1, 2), their softmaxes averaged.
+    "average of three seeds": {"average_over_seeds": (0, 1, 2)},
+}
+
+
+class SeedAverage:
+    """The mean next-item probabilities (softmax of the scores) of several fitted models."""
+
+    def __init__(self, members):
+        self.members = members
+
+    def score_items(self, users) -> np.ndarray:
+        probabilities = []
+        for member in self.members:
+            scores = member.score_items(users)
+            scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+            probabilities.append(scores / scores.sum(axis=1, keepdims=True))
+        return np.mean(probabilities, axis=0)
+
+
+def folds(ratings: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """``[(history, targets)] × 3``: the validation item, then the two training items before it."""
+    outer = seq_split(ratings)
+    inner = seq_split(outer.train)
+    return [(outer.train, outer.valid),
+            (pd.concat([inner.train, inner.valid]).sort_index(), inner.test),
+            (inner.train, inner.valid)]
+
+
+def score(changes: dict, data, fold_list, seed: int) -> tuple[pd.DataFrame, float]:
+    """Per-user HR@10 and NDCG@10 over the pooled folds, and the seconds of the three fits."""
+    frames, seconds = [], 0.0
+    changes = dict(changes)
+    member_seeds = changes.pop("average_over_seeds", (seed,))
+    sizes = {"n_users": data.n_users, "n_items": data.n_items}
+    for history, targets in fold_list:
+        members = []
+        for member_seed in member_seeds:
+            model = get("SASRec", "SEQ").build(data)
+            model.seed = member_seed
+            for parameter, value in changes.items():
+                setattr(model, parameter, value)
+            start = time.perf_counter()
+            members.append(model.fit(history, **sizes))
+            seconds += time.perf_counter() - start
+        model = members[0] if len(members) == 1 else SeedAverage(members)
+        frames.append(per_user_metrics(model, history, targets, "SEQ", **sizes))
+    return pd.concat(frames, ignore_index=True), seconds
+
+
+def main(arguments: list[str]) -> int:
+    seeds = [int(a.removeprefix("--seed=")) for a in arguments if a.startswith("--seed=")]
+    seed = seeds[-1] if seeds else 0
+    names = [a for a in arguments if not a.startswith("--seed=")]
+    data = load_movielens_100k()
+    fold_list = folds(data.ratings)
+    print(f"model seed {seed}")
+    base, base_seconds = score({}, data, fold_list, seed)
+    print(f"{'registry settings':26s} HR@10 {base['HR@10'].mean():.4f}  "
+          f"NDCG@10 {base['NDCG@10'].mean():.4f}  fits {base_seconds:.0f} s", flush=True)
+    for name in names or SETTINGS:
+        rows, seconds = score(SETTINGS[name], data, fold_list, seed)
+        hits = paired_hit_test(rows["HR@10"], base["HR@10"])
+        ndcg = paired_bootstrap(rows["NDCG@10"], base["NDCG@10"])
+        print(f"{name:26s} HR@10 {rows['HR@10'].mean():.4f} ({hits.difference:+.4f} "
+              f"[{hits.low:+.4f}, {hits.high:+.4f}])  NDCG@10 {rows['NDCG@10'].mean():.4f} "
+              f"({ndcg.difference:+.4f} [{ndcg.low:+.4f}, {ndcg.high:+.4f}])  "
+              f"fits {seconds:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
