@@ -138,8 +138,9 @@ lint: setup
 	$(BIN)/ruff check recsys_lab tests benchmarks tools
 
 # The unit tests run on every core (pytest-xdist), each test file on one worker, so that a
-# file's module fixtures (a built wheel, a fitted model) are made once: on two cores about
-# four minutes instead of seven. The notebooks stay serial: each has its time limit.
+# file's module fixtures (a built wheel, a fitted model) are made once: on two cores
+# 4-5 minutes instead of 7. The notebooks stay serial: each has its time limit. (The browser
+# tests in tests/site do not gain: Chromium already uses both cores; two took 165 s, one 119 s.)
 UNIT := $(BIN)/pytest tests --ignore=tests/site -n auto --dist loadfile
 
 unit: setup data
