@@ -205,10 +205,12 @@ class SASRec(_NextItemNetwork):
     * the softmaxes of three fits (seeds 0, 1, 2) averaged: +0.004 [−0.005, +0.011], for
       three times the fitting.
 
-    No interval excludes zero in favour of a change, so the defaults stay. Width 64 comes
-    closest (+0.008 ± 0.004 over the two seeds); it would cost about 40% more time per fit
-    (chapter 7 fits five SASRecs) for a gain below one standard error of the test split's
-    HR@10 (about 0.013 over 943 users). ``SASRec(embedding_dim=64)`` is there to try.
+    No single search fit's interval excludes zero in favour of a change. Width 64 comes
+    closest: over its two seeds the gain is +0.008 ± 0.004 (one standard error), about two
+    standard errors from zero, for about 40% more time per fit, in a chapter that fits
+    SASRec five times and runs near its time budget. Such a gain is also below one standard
+    error of HR@10 on the test split (about 0.013 over 943 users), so it could not move the
+    test figure decisively. The defaults stay; ``SASRec(embedding_dim=64)`` is there to try.
 
     Learned state: ``network_`` (:class:`SASRecNetwork`, built by :meth:`build_network`),
     ``histories_`` (the time-ordered training histories), ``curves_`` (one row per epoch:
