@@ -76,9 +76,7 @@ def folds(ratings: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
     """``[(history, targets)] × 3``: the validation item, then the two training items before it."""
     outer = seq_split(ratings)
     inner = seq_split(outer.train)
-    return [(outer.train, outer.valid),
-            (pd.concat([inner.train, inner.valid]).sort_index(), inner.test),
-            (inner.train, inner.valid)]
+    return [(outer.train, outer.valid), (inner.history, inner.test), (inner.train, inner.valid)]
 
 
 def score(changes: dict, data, fold_list, seed: int) -> tuple[pd.DataFrame, float]:
