@@ -259,6 +259,27 @@ def get(name: str, protocol: str) -> Entry:
     raise ValueError(f"no model {name!r} under {protocol}; known: {known}")
 
 
+def row_groups(protocol: str, neural) -> pd.DataFrame:
+    """One protocol's rows, each with its chapter, its call and its group, for a leaderboard.
+
+    ``neural`` names the rows the book counts as neural networks; every one must be a row of
+    ``protocol``. Returns a DataFrame indexed by ``row`` (registry order) with columns
+    ``chapter`` (int), ``model`` (:meth:`Entry.call`), ``group`` (``"neural"`` or ``"not
+    neural"``) and ``Keras`` (bool: the model builds a Keras network; this imports the
+    model classes' modules).
+    """
+    rows = entries(protocol)
+    neural = set(neural)
+    unknown = neural - {e.name for e in rows}
+    if unknown:
+        raise ValueError(f"neural names {sorted(unknown)} that are not rows of {protocol}; "
+                         f"known: {[e.name for e in rows]}")
+    return pd.DataFrame([{"row": e.name, "chapter": e.chapter, "model": e.call(),
+                          "group": "neural" if e.name in neural else "not neural",
+                          "Keras": hasattr(e.model_class, "build_network")}
+                         for e in rows]).set_index("row")
+
+
 def count_parameters(model) -> int:
     """Learned numbers in a fitted model: its Keras weights, or else its NumPy arrays.
 

@@ -57,6 +57,18 @@ def test_get_finds_a_row_and_names_the_known_ones_otherwise():
         registry.entries("RANKING")
 
 
+def test_row_groups_lists_every_row_of_the_protocol_with_its_group():
+    groups = registry.row_groups("SEQ", {"SASRec"})
+    assert list(groups.index) == [e.name for e in registry.entries("SEQ")]
+    assert list(groups.columns) == ["chapter", "model", "group", "Keras"]
+    assert groups.loc["SASRec", "group"] == "neural" and groups.loc["SASRec", "Keras"]
+    assert groups.loc["GRU4Rec", "group"] == "not neural" and groups.loc["GRU4Rec", "Keras"]
+    assert groups.loc["EASE", "model"] == registry.get("EASE", "SEQ").call()
+    assert not groups.loc["EASE", "Keras"] and groups.loc["EASE", "chapter"] == 1
+    with pytest.raises(ValueError, match=r"neural names \['Nope'\] that are not rows of SEQ"):
+        registry.row_groups("SEQ", {"SASRec", "Nope"})
+
+
 def test_bad_entries_are_rejected_at_definition():
     with pytest.raises(ValueError, match="unknown protocol"):
         registry.Entry("X", "RANK", 1, "recsys_lab.baselines:EASE")
