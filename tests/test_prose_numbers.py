@@ -17,7 +17,7 @@ BOOK = Path(__file__).resolve().parents[1] / "book"
 GLUED = ("01_data_and_evaluation", "02_matrix_factorization", "03_neural_cf", "04_autoencoders",
          "05_content_cold_start", "06_rnn_sequences", "07_attention", "07a_attention_results",
          "08_gans", "09_graph_networks", "09a_graph_results", "10_feature_models",
-         "10a_fields_over_splits", "10b_new_user", "11a_leaderboard_rating",
+         "10a_fields_over_splits", "10b_new_user", "10c_multitask", "11a_leaderboard_rating",
          "11b_leaderboard_topn", "11c_leaderboard_seq", "11d_leaderboard_cold_user",
          "11e_leaderboard_cold_user_5", "11f_leaderboard_cold_items", "12_beyond_accuracy",
          "13_privacy_online", "14_scaling_out")
@@ -56,6 +56,7 @@ ALLOWED: dict[str, set[str]] = {
         "95%",  # the confidence level of a bootstrap interval, a setting
     },
     "10b_new_user": set(),
+    "10c_multitask": set(),
     "11a_leaderboard_rating": {
         "95%",  # the confidence level of a bootstrap interval, a setting
     },
