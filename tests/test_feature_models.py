@@ -255,6 +255,15 @@ def test_a_history_field_describes_a_user_without_an_id_and_can_be_updated(plant
     assert model.update_fields(Fields((empty,))) is model
     assert not (model.user_fields_["history"].values[newcomer] > 0).any()
     assert not np.allclose(model.score_items([newcomer]), before)
+    # update_history builds the field at the fitted width: the fit's own history again
+    assert model.update_history(fit_data) is model
+    np.testing.assert_array_equal(model.user_fields_["history"].values[newcomer],
+                                  [*(few["item"].to_numpy() + 1), 0])
+    np.testing.assert_allclose(model.score_items([newcomer]), before, rtol=1e-6)
+    without = FactorizationMachine(user_fields=Fields((users["colour"],)), item_fields=items,
+                                   **FAST).fit(fit_data, N_USERS, N_ITEMS)
+    with pytest.raises(ValueError, match="user_history=0"):
+        without.update_history(fit_data)
     with pytest.raises(ValueError, match="cannot replace 'id'"):
         model.update_fields(Fields((model.user_fields_["id"],)))
     with pytest.raises(ValueError, match="vocabulary"):

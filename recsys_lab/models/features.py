@@ -377,8 +377,24 @@ class _FieldModel(EpochRecommender):
         if "history" in fields.names:
             raise ValueError("user_fields has a field named 'history', the name of the field "
                              "that user_history adds")
-        history = history_field(train, self.n_users_, self.n_items_, int(self.user_history))
-        return Fields((*fields, history))
+        return Fields((*fields, self._history(train)))
+
+    def _history(self, train: pd.DataFrame) -> Field:
+        return history_field(train, self.n_users_, self.n_items_, int(self.user_history))
+
+    def update_history(self, train: pd.DataFrame):
+        """Give a fitted model the "history" field of ``train``, without training; returns ``self``.
+
+        ``train`` (columns ``user``, ``item``, ``timestamp``) is the data that now holds the
+        users' films, e.g. with a new user's first ratings: each user's first ``user_history``
+        of them, the width the model was fitted with, become her history field. The same as
+        :meth:`update_fields` with :func:`recsys_lab.fields.history_field` of ``train``.
+        """
+        check_fitted(self, "network_")
+        if not self.user_history:
+            raise ValueError("the model has no history field: it was fitted with "
+                             "user_history=0")
+        return self.update_fields(Fields((self._history(train),)))
 
     def update_fields(self, fields: Fields, side: str = "user"):
         """Give a fitted model new values of some fields, without training; returns ``self``.
