@@ -102,6 +102,11 @@ data: $(SETUP)
 # `touch` invalidates nothing. tests/test_install.py points the variables at temporary folders.
 EXEC_CACHE        ?= _build/.jupyter_cache
 DOCTREES          ?= _build/.doctrees
+# Fitted leaderboard rows that a later page reuses (recsys_lab/model_store.py), for the
+# commands that execute the chapters; emptied with the execution cache, and by `make test`
+# before nbval, so that every test run fits every model at least once.
+MODEL_STORE       ?= _build/.model_store
+WITH_STORE        := RECSYS_LAB_MODEL_STORE=$(abspath $(MODEL_STORE))
 FINGERPRINT_SRC   ?= recsys_lab
 FINGERPRINT_FILES ?= pyproject.toml requirements.lock
 
@@ -113,12 +118,12 @@ cache-check:
 	if [ "$$new" != "$$(cat $(EXEC_CACHE).fingerprint 2>/dev/null)" ]; then \
 	  [ ! -e $(EXEC_CACHE) ] || echo "$(FINGERPRINT_SRC) or the lock changed since" \
 	    "$(EXEC_CACHE) was filled (or it has no fingerprint): emptying it"; \
-	  rm -rf $(EXEC_CACHE) $(DOCTREES); mkdir -p $(dir $(EXEC_CACHE)); \
+	  rm -rf $(EXEC_CACHE) $(DOCTREES) $(MODEL_STORE); mkdir -p $(dir $(EXEC_CACHE)); \
 	  echo "$$new" > $(EXEC_CACHE).fingerprint; \
 	fi
 
 book: setup assets data cache-check
-	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	$(WITH_STORE) $(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "The book is in _build/html/index.html"
 
 # JupyterLab on book/ at http://127.0.0.1:$(LAB_PORT)/ (tools/lab.py prints the URL; Ctrl-C
@@ -152,12 +157,13 @@ NBVAL := $(BIN)/python -m pytest -p tests.nbval_cache --nbval-lax --nbval-curren
 	--nbval-cell-timeout=300
 
 notebooks: setup data cache-check
-	$(NBVAL) book/
+	$(WITH_STORE) $(NBVAL) book/
 
 test: setup assets data lint browser cache-check
 	$(UNIT)
-	$(NBVAL) book/
-	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	rm -rf $(MODEL_STORE)
+	$(WITH_STORE) $(NBVAL) book/
+	$(WITH_STORE) $(BIN)/jupyter-book build . --warningiserror --keep-going
 	$(BIN)/pytest tests/site
 
 # Headless Chromium (Debian package) for the browser tests in tests/site and for screenshots.

@@ -62,6 +62,13 @@ def interaction_matrix(
     )
 
 
+class _NetworkWeights:
+    """A pickled model's Keras network: its weights, in ``get_weights()`` order."""
+
+    def __init__(self, weights: list[np.ndarray]):
+        self.weights = weights
+
+
 class Recommender:
     """Base class: validation at the boundary and the shared bookkeeping of ``fit``.
 
@@ -152,6 +159,41 @@ class Recommender:
     def get_params(self) -> dict:
         """The constructor arguments, by name (the hyper-parameters)."""
         return {name: getattr(self, name) for name in self.hyperparameters}
+
+    # A fitted model pickles with its Keras networks as their weights alone: Keras's own
+    # pickling needs every custom layer to rebuild itself from a JSON config, which a layer
+    # holding a graph's edges or a set of feature fields cannot. Unpickling builds each
+    # network again from the fitted state and sets its weights, so the model scores exactly
+    # as before; it can be fitted again, not trained further.
+
+    #: Fitted Keras networks by attribute, each with the method that builds it again from
+    #: its weights (``get_weights()`` order), in the order they are rebuilt.
+    _keras_parts: ClassVar[dict[str, str]] = {"network_": "_rebuild_network"}
+    #: Fitted Keras parts of the networks that their rebuild makes again.
+    _rebuilt_with_network: ClassVar[tuple[str, ...]] = ()
+
+    def _rebuild_network(self, weights: list[np.ndarray]):
+        """A new, built ``network_`` that ``weights`` fit."""
+        return self.build_network()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        for name in self._keras_parts:
+            if hasattr(state.get(name), "get_weights"):
+                state[name] = _NetworkWeights([np.array(w) for w in state[name].get_weights()])
+        for name in self._rebuilt_with_network:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for name, rebuild in self._keras_parts.items():
+            saved = state.get(name)
+            if isinstance(saved, _NetworkWeights):
+                with isolated_random_state(int(getattr(self, "seed", 0))):
+                    network = getattr(self, rebuild)(saved.weights)
+                network.set_weights(saved.weights)
+                setattr(self, name, network)
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from recsys_lab.model_store import ModelStore, fit_key
 from recsys_lab.splits import (
     COLD,
     COLD_USER,
@@ -316,7 +317,8 @@ def _count(model, counted: set) -> int:
     return total
 
 
-def run(entry: Entry, data, splits: Mapping, models: dict | None = None) -> dict:
+def run(entry: Entry, data, splits: Mapping, models: dict | None = None,
+        store: ModelStore | bool = True) -> dict:
     """Fit ``entry``'s model on its protocol's training data and score the test part.
 
     ``splits`` maps each protocol to its split (:func:`recsys_lab.splits.standard_splits`).
@@ -325,6 +327,11 @@ def run(entry: Entry, data, splits: Mapping, models: dict | None = None) -> dict
     without fitting it again; a blend takes its members from it when they are there.
     A blend's ``fit_seconds`` then counts only its own work: :func:`run_all` adds its
     members' fits.
+    ``store``: a :class:`~recsys_lab.model_store.ModelStore` to read the fitted model and
+    its row from when an earlier run saved the same fit (same entry, split, data and code),
+    and to save them to otherwise; ``True`` (the default) takes
+    :meth:`ModelStore.from_environment` (``$RECSYS_LAB_MODEL_STORE``, unset: no store),
+    ``False`` always fits. A stored row keeps the ``fit_seconds`` of the fit that made it.
     Returns :func:`~recsys_lab.evaluate.evaluate`'s row plus ``chapter``, ``parameters``
     and ``score_seconds``.
     """
@@ -333,20 +340,28 @@ def run(entry: Entry, data, splits: Mapping, models: dict | None = None) -> dict
     split = splits[entry.protocol]
     train, candidates = scoring_inputs(split, entry.protocol)
     extra = {} if candidates is None else {"candidates": candidates}
-    model = entry.build(data, models)
-    start = time.perf_counter()
-    row = evaluate(model, train, split.test, entry.protocol, name=entry.name,
-                   n_users=data.n_users, n_items=data.n_items, **extra)
-    row["score_seconds"] = time.perf_counter() - start - row["fit_seconds"]
-    row["chapter"] = entry.chapter
-    row["parameters"] = count_parameters(model)
+    store = ModelStore.from_environment() if store is True else store or None
+    key = fit_key(entry, data, train, split.test, candidates) if store else None
+    stored = store.load(key) if store else None
+    if stored:
+        row, model = stored
+    else:
+        model = entry.build(data, models)
+        start = time.perf_counter()
+        row = evaluate(model, train, split.test, entry.protocol, name=entry.name,
+                       n_users=data.n_users, n_items=data.n_items, **extra)
+        row["score_seconds"] = time.perf_counter() - start - row["fit_seconds"]
+        row["chapter"] = entry.chapter
+        row["parameters"] = count_parameters(model)
+        if store:
+            store.save(key, row, model)
     if models is not None:
         models[(entry.protocol, entry.name)] = model
     return row
 
 
 def run_all(protocols, data, splits: Mapping | None = None,
-            models: dict | None = None) -> pd.DataFrame:
+            models: dict | None = None, store: ModelStore | bool = True) -> pd.DataFrame:
     """Run every entry of ``protocols`` (:func:`run`); one row per entry, in registry order.
 
     ``splits`` defaults to :func:`recsys_lab.splits.standard_splits` of ``data.ratings``
@@ -357,6 +372,7 @@ def run_all(protocols, data, splits: Mapping | None = None,
     ``models``, when given a dict, receives every fitted model (see :func:`run`). A blend
     reuses its members' rows (fitted on the same split); its ``fit_seconds`` is its own
     work plus the fits of the members it reused, what fitting it alone costs.
+    ``store`` is passed to :func:`run`.
     """
     protocols = [protocols] if isinstance(protocols, str) else list(protocols)
     for protocol in protocols:
@@ -365,9 +381,10 @@ def run_all(protocols, data, splits: Mapping | None = None,
     splits = splits if splits is not None else standard_splits(
         data.ratings, n_items=data.n_items, n_users=data.n_users)
     models = models if models is not None else {}
+    store = ModelStore.from_environment() if store is True else store
     rows = {}
     for entry in (e for protocol in protocols for e in entries(protocol)):
-        row = run(entry, data, splits, models)
+        row = run(entry, data, splits, models, store)
         reused = getattr(models[entry.protocol, entry.name], "prefit_members_", ())
         row["fit_seconds"] += sum(rows[entry.protocol, name]["fit_seconds"] for name in reused)
         rows[entry.protocol, entry.name] = row

@@ -101,6 +101,7 @@ def test_the_venv_is_installed_from_the_lock_and_the_build_targets_check_the_cac
     # Book reads: _build/.jupyter_cache, both tools' default.
     assert re.search(r"^EXEC_CACHE = _build/\.jupyter_cache$", rules, re.M)
     assert re.search(r"^DOCTREES = _build/\.doctrees$", rules, re.M)
+    assert re.search(r"^MODEL_STORE = _build/\.model_store$", rules, re.M)
 
 
 # --- the execution cache follows recsys_lab and the lock -----------------------------------
@@ -124,6 +125,7 @@ class Project:
         (folder / "requirements.lock").write_text("numpy==2.4.6\n")
         self.cache = folder / "_build" / ".jupyter_cache"
         self.doctrees = folder / "_build" / ".doctrees"
+        self.store = folder / "_build" / ".model_store"
         self.fingerprint = folder / "_build" / ".jupyter_cache.fingerprint"
         self.notebook = nbformat.v4.new_notebook()
         self.notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
@@ -131,7 +133,7 @@ class Project:
         self.notebook.cells = [nbformat.v4.new_code_cell("from pkg.models.mf import EPOCHS")]
 
     def warm(self) -> None:
-        """Caches an executed notebook and writes a doctree, as a build would."""
+        """Caches an executed notebook, writes a doctree and stores a fit, as a build would."""
         executed = nbformat.from_dict(self.notebook)
         executed.cells[0].execution_count = 1
         executed.cells[0].outputs = [nbformat.v4.new_output("stream", text="10\n")]
@@ -140,16 +142,19 @@ class Project:
             overwrite=True)
         self.doctrees.mkdir(parents=True, exist_ok=True)
         (self.doctrees / "chapter.doctree").write_bytes(b"doctree")
+        self.store.mkdir(parents=True, exist_ok=True)
+        (self.store / "fit.pkl").write_bytes(b"a fitted model")
 
     def is_warm(self) -> bool:
         try:
             get_cache(str(self.cache)).match_cache_notebook(self.notebook)
         except KeyError:
             return False
-        return (self.doctrees / "chapter.doctree").exists()
+        return (self.doctrees / "chapter.doctree").exists() and (self.store / "fit.pkl").exists()
 
     def check(self) -> subprocess.CompletedProcess:
         variables = [f"EXEC_CACHE={self.cache}", f"DOCTREES={self.doctrees}",
+                     f"MODEL_STORE={self.store}",
                      f"FINGERPRINT_SRC={self.package}",
                      f"FINGERPRINT_FILES={self.folder / 'pyproject.toml'} "
                      f"{self.folder / 'requirements.lock'}"]
@@ -226,7 +231,8 @@ def test_the_repository_itself_can_be_fingerprinted(tmp_path):
     # The defaults (recsys_lab, pyproject.toml, requirements.lock) exist and hash.
     cache = tmp_path / ".jupyter_cache"
     result = subprocess.run(["make", "-s", "-f", str(MAKEFILE), "cache-check",
-                             f"EXEC_CACHE={cache}", f"DOCTREES={tmp_path / '.doctrees'}"],
+                             f"EXEC_CACHE={cache}", f"DOCTREES={tmp_path / '.doctrees'}",
+                             f"MODEL_STORE={tmp_path / '.model_store'}"],
                             cwd=ROOT, capture_output=True, text=True, timeout=60,
                             env=_make_env())
     assert result.returncode == 0, result.stderr

@@ -250,6 +250,11 @@ class SASRec(_NextItemNetwork):
         return SASRecNetwork(self.n_items_, self.max_len, self.embedding_dim, self.n_blocks,
                              self.n_heads, self.dropout, self.positional, name="sasrec")
 
+    def _rebuild_network(self, weights):
+        network = self.build_network()
+        network(np.zeros((1, self.max_len), "int32"), training=False)  # creates the weights
+        return network
+
     def _start(self, train: pd.DataFrame) -> None:
         if self.embedding_dim % self.n_heads:
             raise ValueError(f"embedding_dim={self.embedding_dim} must be divisible by "

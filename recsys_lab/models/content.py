@@ -248,6 +248,9 @@ class ContentToFactors(_ContentModel):
         """
         return self._content_encoder(self._targets.shape[1])
 
+    def _rebuild_network(self, weights):
+        return self._content_encoder(len(weights[-1]))  # the output layer's bias: [q_i, b_i]
+
     def _fitted_factor_model(self, train: pd.DataFrame):
         model = self.factor_model
         if model is None:

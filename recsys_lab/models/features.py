@@ -447,6 +447,12 @@ class _FieldModel(EpochRecommender):
     def build_network(self) -> keras.Model:
         raise NotImplementedError
 
+    _rebuilt_with_network = ("user_encoder_", "item_encoder_")
+
+    def _rebuild_network(self, weights):
+        self.build_encoders()
+        return self.build_network()
+
     # -- training -------------------------------------------------------------------------
 
     def _start(self, train: pd.DataFrame) -> None:

@@ -234,6 +234,12 @@ class CFGAN(EpochRecommender):
         """The discriminator, :func:`build_discriminator`; override to try another."""
         return build_discriminator(self.n_items_, self.hidden_d)
 
+    _keras_parts = {"network_": "_rebuild_network",
+                    "discriminator_": "_rebuild_discriminator"}
+
+    def _rebuild_discriminator(self, weights):
+        return self.build_discriminator()
+
     def _start(self, train: pd.DataFrame) -> None:
         self._rng = np.random.default_rng(self.seed)
         self._purchases = tf.constant(self.history_.toarray(), dtype="float32")

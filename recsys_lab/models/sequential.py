@@ -292,6 +292,11 @@ class GRU4Rec(_NextItemNetwork):
         self._state_model = keras.Model(self.network_.input,
                                         self.network_.get_layer("gru").output)
 
+    _keras_parts = {"network_": "_rebuild_network", "_state_model": "_rebuild_state_model"}
+
+    def _rebuild_state_model(self, weights):
+        return keras.Model(self.network_.input, self.network_.get_layer("gru").output)
+
     def _final_states(self, padded: np.ndarray) -> np.ndarray:
         # A direct call, not predict(): predict re-traces a graph for every new batch shape.
         return np.concatenate([np.asarray(self._state_model(padded[start:start + 1024],
