@@ -195,7 +195,7 @@ def test_keras_models_keep_their_network_in_network_(cls, fitted):
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
-def test_a_fitted_model_pickles_and_scores_the_same_afterwards(cls, ratings, fitted):
+def test_a_fitted_model_pickles_and_scores_the_same_afterwards(cls, fitted):
     # The model store (recsys_lab.model_store) hands fitted models from page to page so.
     model = fitted[cls.__name__]
     np.random.seed(7)
@@ -215,9 +215,6 @@ def test_a_fitted_model_pickles_and_scores_the_same_afterwards(cls, ratings, fit
         for mine, theirs in zip(copy.network_.get_weights(), model.network_.get_weights(),
                                 strict=True):
             np.testing.assert_array_equal(mine, theirs)
-    # Fitted again, the copy learns what a fresh model learns.
-    np.testing.assert_array_equal(copy.fit(ratings, N_USERS, N_ITEMS)
-                                  .score_items(users), model.score_items(users))
 
 
 def _global_state():
