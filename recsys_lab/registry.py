@@ -360,6 +360,21 @@ def run(entry: Entry, data, splits: Mapping, models: dict | None = None,
     return row
 
 
+def run_rows(names, protocol: str, data, split, store: ModelStore | bool = True):
+    """Run the entries ``names`` of ``protocol`` on ``split`` (:func:`run`), in that order.
+
+    For a chapter's test-split table: returns ``(board, models)``, a
+    :class:`~recsys_lab.evaluate.Leaderboard` of their rows and ``{name: fitted model}``.
+    ``store`` is passed to :func:`run`.
+    """
+    from recsys_lab.evaluate import Leaderboard
+
+    fitted, board = {}, Leaderboard()
+    for name in names:
+        board.add(run(get(name, protocol), data, {protocol: split}, fitted, store))
+    return board, {name: fitted[protocol, name] for name in names}
+
+
 def run_all(protocols, data, splits: Mapping | None = None,
             models: dict | None = None, store: ModelStore | bool = True) -> pd.DataFrame:
     """Run every entry of ``protocols`` (:func:`run`); one row per entry, in registry order.

@@ -118,6 +118,23 @@ def test_run_fits_scores_and_reports_cost():
     assert 0 <= row["NDCG@10"] <= 1 and row["parameters"] == 40 * 40
 
 
+def test_run_rows_gives_the_rows_as_a_leaderboard_and_the_models_by_name():
+    ratings = synthetic_ratings(n_users=60, n_items=40, seed=1).ratings
+    data = SimpleNamespace(n_users=60, n_items=40)
+    split = topn_split(ratings)
+    board, models = registry.run_rows(["EASE", "MostPopular"], "TOPN", data, split,
+                                      store=False)
+    table = board.table("TOPN")
+    assert set(table.index) == {"EASE", "MostPopular"} and list(models) == ["EASE",
+                                                                            "MostPopular"]
+    alone = registry.run(registry.get("EASE", "TOPN"), data, {"TOPN": split}, store=False)
+    assert table.loc["EASE", "NDCG@10"] == alone["NDCG@10"]
+    assert table.loc["EASE", "parameters"] == 40 * 40
+    assert isinstance(models["EASE"], EASE) and isinstance(models["MostPopular"], MostPopular)
+    with pytest.raises(ValueError, match="no model 'EAZE' under TOPN"):
+        registry.run_rows(["EAZE"], "TOPN", data, split, store=False)
+
+
 def test_cost_vs_accuracy_plot_has_one_labelled_point_per_model():
     table = pd.DataFrame({"NDCG@10": [0.2, 0.4], "fit_seconds": [0.001, 3.0],
                           "parameters": [0, 1000]}, index=["MostPopular", "EASE"])
