@@ -7,12 +7,13 @@ or ``--seed=N``), paired user by user against the registry's settings with the s
 (``paired_hit_test`` on HR@10, ``paired_bootstrap`` on NDCG@10, the three folds' 3 × 943
 users pooled). The settings (:data:`SETTINGS`) move one or two of the registry's choices at
 a time, now that it decays the learning rate along a cosine: dropout, blocks, heads, window,
-width, learning rate, batch size, epochs; and, as a check on how much of the test split's
+width, learning rate, batch size, epochs, overlapping training windows (``window_stride``);
+and, as a check on how much of the test split's
 spread over seeds an average would recover, the mean of three seeds' softmaxes. The
 outcome is recorded in :class:`~recsys_lab.models.attention.SASRec`'s docstring.
 
 Run: ``.venv/bin/python benchmarks/seq_search.py [--seed=N] [name ...]`` (every setting:
-about 15 minutes on two quiet cores; with names, only those besides the registry's).
+about half an hour on two quiet cores; with names, only those besides the registry's).
 No target: the exit status is 0.
 """
 
@@ -52,6 +53,12 @@ SETTINGS = {
     "width 48": {"embedding_dim": 48},
     "width 64, batches of 64": {"embedding_dim": 64, "batch_size": 64},
     "width 64, two heads": {"embedding_dim": 64, "n_heads": 2},
+    "windows every 5 steps": {"window_stride": 5},
+    "windows every 3 steps": {"window_stride": 3},
+    "windows every 2 steps": {"window_stride": 2},
+    "windows every step": {"window_stride": 1},
+    "windows every 2 steps, width 64": {"window_stride": 2, "embedding_dim": 64},
+    "windows every 2 steps, 12 epochs": {"window_stride": 2, "epochs": 12},
     # Not a setting of one fit: three fits (model seeds 0, 1, 2), their softmaxes averaged.
     "average of three seeds": {"average_over_seeds": (0, 1, 2)},
 }
@@ -108,13 +115,13 @@ def main(arguments: list[str]) -> int:
     fold_list = folds(data.ratings)
     print(f"model seed {seed}")
     base, base_seconds = score({}, data, fold_list, seed)
-    print(f"{'registry settings':26s} HR@10 {base['HR@10'].mean():.4f}  "
+    print(f"{'registry settings':34s} HR@10 {base['HR@10'].mean():.4f}  "
           f"NDCG@10 {base['NDCG@10'].mean():.4f}  fits {base_seconds:.0f} s", flush=True)
     for name in names or SETTINGS:
         rows, seconds = score(SETTINGS[name], data, fold_list, seed)
         hits = paired_hit_test(rows["HR@10"], base["HR@10"])
         ndcg = paired_bootstrap(rows["NDCG@10"], base["NDCG@10"])
-        print(f"{name:26s} HR@10 {rows['HR@10'].mean():.4f} ({hits.difference:+.4f} "
+        print(f"{name:34s} HR@10 {rows['HR@10'].mean():.4f} ({hits.difference:+.4f} "
               f"[{hits.low:+.4f}, {hits.high:+.4f}])  NDCG@10 {rows['NDCG@10'].mean():.4f} "
               f"({ndcg.difference:+.4f} [{ndcg.low:+.4f}, {ndcg.high:+.4f}])  "
               f"fits {seconds:.0f} s", flush=True)

@@ -62,6 +62,17 @@ def _check_max_len(max_len) -> int:
     return int(max_len)
 
 
+def _check_stride(stride, max_len: int, all_windows: bool) -> int:
+    if stride is None:
+        return max_len
+    if not all_windows:
+        raise ValueError("stride applies to all_windows=True only: without it each history "
+                         "gives one window")
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) \
+            or not 1 <= stride <= max_len:
+        raise ValueError(f"stride must be an integer from 1 to max_len={max_len}, got {stride!r}")
+    return int(stride)
+
 def pad_sequences(histories, max_len: int) -> np.ndarray:
     """Left-pad (or truncate to the most recent ``max_len``) histories into one matrix.
 
@@ -102,7 +113,8 @@ class NextItemExamples(NamedTuple):
     users: np.ndarray
 
 
-def next_item_examples(histories, max_len: int, all_windows: bool = False) -> NextItemExamples:
+def next_item_examples(histories, max_len: int, all_windows: bool = False,
+                       stride: int | None = None) -> NextItemExamples:
     """Inputs ``x_1..x_{L-1}`` and targets ``x_2..x_L`` of each history, padded on the left.
 
     Parameters
@@ -114,26 +126,39 @@ def next_item_examples(histories, max_len: int, all_windows: bool = False) -> Ne
         ``i``). If True, a long history is cut into consecutive windows of ``max_len`` steps
         from its end backwards, so every transition is a target exactly once; histories with
         fewer than two items give no row.
+    stride : with ``all_windows``, a window ends every ``stride`` steps from the end of a
+        history (default ``max_len``: consecutive windows share one item). A smaller stride
+        makes the windows overlap; each transition is still a target exactly once, in the
+        window that gives it the longest history: the last ``stride`` positions of each
+        window, and every position of a history's earliest window. A target then sees at
+        least ``max_len − stride + 1`` items before it, when its history has them, as the
+        last position does when a model scores; the price is ``max_len / stride`` times as
+        many rows.
 
     Returns
     -------
     :class:`NextItemExamples` ``(inputs, targets, mask, users)``.
     """
     max_len = _check_max_len(max_len)
-    windows, owners = [], []
+    stride = _check_stride(stride, max_len, all_windows)
+    windows, owners, new_targets = [], [], []
     for row, history in enumerate(histories):
         history = np.asarray(history, dtype=np.int64)
         if not all_windows:
             windows.append(history[-(max_len + 1):])
             owners.append(row)
             continue
-        # Windows of max_len + 1 items that overlap by one, cut from the end backwards.
-        for end in range(len(history), 1, -max_len):
+        # Windows of max_len + 1 items cut from the end backwards, one every `stride` steps.
+        for end in range(len(history), 1, -stride):
             windows.append(history[max(0, end - max_len - 1):end])
             owners.append(row)
+            # The window ending `stride` steps earlier holds the rest, with less history.
+            new_targets.append(stride if end - stride > 1 else max_len)
     inputs = pad_sequences([w[:-1] for w in windows], max_len)
     targets_shifted = pad_sequences([w[1:] for w in windows], max_len)
     mask = targets_shifted > 0
+    if stride < max_len:
+        mask &= np.arange(max_len) >= max_len - np.array(new_targets)[:, None]
     targets = np.where(mask, targets_shifted - 1, 0)
     return NextItemExamples(inputs, targets, mask, np.asarray(owners, dtype=np.int64))
 

@@ -171,12 +171,27 @@ def test_cosine_decay_reaches_zero_at_the_last_batch(chain, few):
     assert float(constant.network_.optimizer.learning_rate) == pytest.approx(1e-2)
 
 
+def test_overlapping_windows_train_each_transition_once_on_more_rows(chain, few):
+    settings = dict(TINY, epochs=1)
+    histories = user_histories(few, 40)
+    default = next_item_examples(histories, settings["max_len"], all_windows=True)
+    overlapping = next_item_examples(histories, settings["max_len"], all_windows=True, stride=1)
+    assert overlapping.mask.sum() == default.mask.sum()
+    fitted = SASRec(**settings, window_stride=1).fit(few, 40, chain.n_items)
+    steps = int(fitted.network_.optimizer.iterations.numpy())
+    assert steps == -(-len(overlapping.targets) // settings["batch_size"])
+    assert len(overlapping.targets) > len(default.targets)
+
+
 @pytest.mark.parametrize("params, message", [
     (dict(embedding_dim=30, n_heads=4), "divisible"),
     (dict(max_len=0), "max_len"),
     (dict(dropout=1.0), "dropout"),
     (dict(learning_rate=0), "learning_rate"),
     (dict(cosine_decay="yes"), "cosine_decay"),
+    (dict(window_stride=0), "window_stride"),
+    (dict(window_stride=11), "window_stride=11 .* at most max_len=10"),
+    (dict(window_stride=2, all_windows=False), "window_stride=2 needs all_windows=True"),
 ])
 def test_bad_parameters_raise(chain, params, message):
     with pytest.raises(ValueError, match=message):

@@ -75,6 +75,31 @@ def test_all_windows_use_every_transition_exactly_once():
     np.testing.assert_array_equal(examples.inputs[mask], examples.targets[mask])
 
 
+@pytest.mark.parametrize("stride", [1, 2, 3, 4])
+def test_overlapping_windows_keep_each_transition_once_with_the_longest_history(stride):
+    history = np.arange(12)  # 11 transitions; the item after t is t + 1
+    examples = next_item_examples([history, np.array([5]), np.arange(3)], 4, all_windows=True,
+                                  stride=stride)
+    mask = examples.mask
+    targets = examples.targets[mask]
+    assert mask.sum() == 11 + 2
+    np.testing.assert_array_equal(np.sort(targets[examples.users[np.nonzero(mask)[0]] == 0]),
+                                  np.arange(1, 12))
+    np.testing.assert_array_equal(examples.inputs[mask], targets)
+    # Item t has t items before it; its row shows it at least max_len - stride + 1 of them.
+    seen = (examples.inputs > 0).cumsum(axis=1)[mask]
+    assert (seen >= np.minimum(targets, 4 - stride + 1)).all()
+    assert stride == 1 or (seen < targets).any()
+
+
+def test_a_stride_of_max_len_is_the_default_cut():
+    histories = [np.arange(n) for n in (0, 1, 2, 7, 11, 23)]
+    default = next_item_examples(histories, 5, all_windows=True)
+    for got, expected in zip(next_item_examples(histories, 5, all_windows=True, stride=5),
+                             default, strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: user_histories(small_frame().drop(columns="timestamp"), 3), "timestamp"),
     (lambda: user_histories(small_frame(), 2), "unknown id"),
@@ -82,6 +107,9 @@ def test_all_windows_use_every_transition_exactly_once():
     (lambda: pad_sequences([np.array([1])], 0), "max_len"),
     (lambda: pad_sequences([np.array([-1])], 3), "negative"),
     (lambda: next_item_examples([np.array([1, 2])], 2.5), "max_len"),
+    (lambda: next_item_examples([np.array([1, 2])], 3, all_windows=True, stride=4), "stride"),
+    (lambda: next_item_examples([np.array([1, 2])], 3, all_windows=True, stride=0), "stride"),
+    (lambda: next_item_examples([np.array([1, 2])], 3, stride=2), "all_windows"),
 ])
 def test_bad_input_raises_a_named_value_error(call, message):
     with pytest.raises(ValueError, match=message):

@@ -1,0 +1,60 @@
+"""How much harder each user's last film is than the films before it, model by model (SEQ).
+
+SASRec's settings were chosen on three validation folds (``benchmarks/seq_search.py``): the
+validation film after ``seq.train``, then each user's two training films before it, each
+ranked after the history that precedes it. Its test HR@10 has stayed well below those folds'
+mean. This script asks whether that is SASRec's doing, or the last film's: it fits every SEQ
+entry of the registry with its defaults (model seed 0) on the test split and on each fold,
+and prints HR@10 per target position. Then, per model, it pairs each user's test hit with
+the mean of their three fold hits (``paired_bootstrap``, 943 users): the test film minus
+the earlier ones, with a 95% interval. No setting is chosen here; the test split is read
+only to describe it.
+
+Run: ``.venv/bin/python benchmarks/seq_positions.py`` (24 fits, about two minutes on two
+quiet cores). No target: the exit status is 0.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+from seq_search import folds
+
+from recsys_lab import registry
+from recsys_lab.datasets import load_movielens_100k
+from recsys_lab.evaluate import per_user_metrics
+from recsys_lab.splits import seq_split
+from recsys_lab.stats import paired_bootstrap
+
+TARGETS = ("test (last film)", "validation (2nd last)", "3rd last", "4th last")
+
+
+def hits_by_target(name: str, data, targets) -> pd.DataFrame:
+    """``(n_users, 4)`` HR@10 hits of the entry ``name``, one column per target position."""
+    sizes = {"n_users": data.n_users, "n_items": data.n_items}
+    columns = {}
+    for label, (history, target) in zip(TARGETS, targets, strict=True):
+        model = registry.get(name, "SEQ").build(data).fit(history, **sizes)
+        rows = per_user_metrics(model, history, target, "SEQ", **sizes)
+        columns[label] = rows["HR@10"]
+    return pd.DataFrame(columns)
+
+
+def main() -> int:
+    data = load_movielens_100k()
+    split = seq_split(data.ratings)
+    targets = [(split.history, split.test), *folds(data.ratings)]
+    print(f"{'model':12s} " + "  ".join(f"{label:>21s}" for label in TARGETS)
+          + "   test − mean of the folds [95% interval]")
+    for entry in registry.entries("SEQ"):
+        hits = hits_by_target(entry.name, data, targets).dropna()
+        folds_mean = hits[list(TARGETS[1:])].mean(axis=1)
+        gap = paired_bootstrap(hits[TARGETS[0]].to_numpy(), folds_mean.to_numpy())
+        print(f"{entry.name:12s} " + "  ".join(f"{hits[label].mean():21.4f}" for label in TARGETS)
+              + f"   {gap.difference:+.4f} [{gap.low:+.4f}, {gap.high:+.4f}]", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
