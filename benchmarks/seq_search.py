@@ -2,15 +2,16 @@
 
 Three folds of the standard SEQ split's history, each ranking one target per user after the
 history that precedes it: ``seq.valid`` after ``seq.train``, then each user's last and
-second-last training items (:func:`folds`). Every setting is one fit per fold (model seed 0,
-or ``--seed=N``), paired user by user against the registry's settings with the same seed
-(``paired_hit_test`` on HR@10, ``paired_bootstrap`` on NDCG@10, the three folds' 3 × 943
-users pooled). The settings (:data:`SETTINGS`) move one or two of the registry's choices at
-a time, now that it decays the learning rate along a cosine: dropout, blocks, heads, window,
-width, learning rate, batch size, epochs, overlapping training windows (``window_stride``);
-and, as a check on how much of the test split's
-spread over seeds an average would recover, the mean of three seeds' softmaxes. The
-outcome is recorded in :class:`~recsys_lab.models.attention.SASRec`'s docstring.
+second-last training items (:func:`recsys_lab.splits.seq_validation_splits`). Every
+setting is one fit per fold (model seed 0, or ``--seed=N``), paired user by user against
+the registry's settings with the same seed (``paired_hit_test`` on HR@10,
+``paired_bootstrap`` on NDCG@10, the three folds' 3 × 943 users pooled). The settings
+(:data:`SETTINGS`) move one or two of the registry's choices at a time, now that it decays
+the learning rate along a cosine: dropout, blocks, heads, window, width, learning rate,
+batch size, epochs, overlapping training windows (``window_stride``); and, as a check on
+how much of the test split's spread over seeds an average would recover, the mean of three
+seeds' softmaxes. The outcome is recorded in
+:class:`~recsys_lab.models.attention.SASRec`'s docstring.
 
 Run: ``.venv/bin/python benchmarks/seq_search.py [--seed=N] [name ...]`` (every setting:
 about half an hour on two quiet cores; with names, only those besides the registry's).
@@ -28,7 +29,7 @@ import pandas as pd
 from recsys_lab.datasets import load_movielens_100k
 from recsys_lab.evaluate import per_user_metrics
 from recsys_lab.registry import get
-from recsys_lab.splits import seq_split
+from recsys_lab.splits import seq_validation_splits
 from recsys_lab.stats import paired_bootstrap, paired_hit_test
 
 #: Changes to the registry's SASRec, by name.
@@ -81,9 +82,7 @@ class SeedAverage:
 
 def folds(ratings: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
     """``[(history, targets)] × 3``: the validation item, then the two training items before it."""
-    outer = seq_split(ratings)
-    inner = seq_split(outer.train)
-    return [(outer.train, outer.valid), (inner.history, inner.test), (inner.train, inner.valid)]
+    return [(fold.history, fold.test) for fold in seq_validation_splits(ratings, n_folds=3)]
 
 
 def score(changes: dict, data, fold_list, seed: int) -> tuple[pd.DataFrame, float]:

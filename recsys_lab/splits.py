@@ -161,6 +161,32 @@ def seq_split(ratings: pd.DataFrame) -> SeqSplit:
     return SeqSplit(ordered[~test & ~valid], ordered[valid], ordered[test])
 
 
+def seq_validation_splits(ratings: pd.DataFrame, n_folds: int = 3) -> list[SeqSplit]:
+    """SEQ validation folds: the validation item, then the items before it, one per fold.
+
+    Fold ``k`` (from 1) holds out, as its ``test``, each user's ``k``-th item from the end
+    of the history before the test item: fold 1 is the validation item, ``seq.valid``, after
+    ``seq.train``; fold 2 the item before it, after everything earlier; and so on. Use each
+    fold as the test split is used: fit on ``fold.history``, score ``fold.test``; the test
+    item is in none of them. As in :func:`seq_split`, users with fewer than three
+    interactions keep them all in every history and give no target; a user also gives fold
+    ``k`` no target when nothing would precede it. Each fold is a :class:`SeqSplit` whose
+    ``valid`` is the item just before its ``test``. Returns ``[SeqSplit] × n_folds``.
+    """
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 1:
+        raise ValueError(f"n_folds must be a positive integer, got {n_folds!r}")
+    ordered = sort_by_time(ratings)
+    counts = np.bincount(ordered["user"].to_numpy())[ordered["user"].to_numpy()]
+    from_end = ordered.groupby("user", sort=False).cumcount(ascending=False).to_numpy()
+    folds = []
+    for k in range(1, n_folds + 1):
+        test = (counts >= k + 2) & (from_end == k)
+        valid = (counts >= 3) & (from_end == k + 1)
+        train = (counts < 3) | (from_end > k + 1)
+        folds.append(SeqSplit(ordered[train], ordered[valid], ordered[test]))
+    return folds
+
+
 def cold_item_split(
     ratings: pd.DataFrame, seed: int = 0, cold_fraction: float = 0.2, n_items: int | None = None
 ) -> ColdSplit:

@@ -59,6 +59,30 @@ def test_seq_split_keeps_short_histories_in_training():
     assert list(train["item"]) == [2, 1, 1]  # user 0 in time order, then user 1
 
 
+def test_seq_validation_splits_step_back_one_item_per_fold():
+    # User 0 rated items 10..15 in time order (given shuffled); user 1 only 3 items.
+    frame = pd.DataFrame({"user": [0] * 6 + [1] * 3, "item": [13, 10, 15, 11, 14, 12, 1, 2, 3],
+                          "timestamp": [3, 0, 5, 1, 4, 2, 0, 1, 2]})
+    folds = splits.seq_validation_splits(frame, n_folds=3)
+    seq = splits.seq_split(frame)
+    pd.testing.assert_frame_equal(folds[0].test, seq.valid)
+    pd.testing.assert_frame_equal(folds[0].history, seq.train)
+    assert [list(fold.test.query("user == 0")["item"]) for fold in folds] == [[14], [13], [12]]
+    assert [list(fold.history.query("user == 0")["item"]) for fold in folds] == [
+        [10, 11, 12, 13], [10, 11, 12], [10, 11]]
+    # User 1's validation item has one item before it; the folds after have none.
+    assert [list(fold.test["user"]) for fold in folds] == [[0, 1], [0], [0]]
+    short = pd.DataFrame({"user": [2, 2], "item": [4, 5], "timestamp": [0, 1]})
+    for fold in splits.seq_validation_splits(pd.concat([frame, short]), n_folds=3):
+        assert list(fold.history.query("user == 2")["item"]) == [4, 5]
+
+
+def test_seq_validation_splits_reject_a_bad_number_of_folds(ratings):
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="n_folds"):
+            splits.seq_validation_splits(ratings, n_folds=bad)
+
+
 def test_cold_item_split_removes_items_entirely(ratings):
     train, test, cold = splits.cold_item_split(ratings, seed=0, n_items=200)
     _same_rows([train, test], ratings)
