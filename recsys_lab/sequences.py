@@ -73,6 +73,7 @@ def _check_stride(stride, max_len: int, all_windows: bool) -> int:
         raise ValueError(f"stride must be an integer from 1 to max_len={max_len}, got {stride!r}")
     return int(stride)
 
+
 def pad_sequences(histories, max_len: int) -> np.ndarray:
     """Left-pad (or truncate to the most recent ``max_len``) histories into one matrix.
 

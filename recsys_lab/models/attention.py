@@ -149,9 +149,10 @@ class SASRec(_NextItemNetwork):
     window_stride : with ``all_windows``, start a training window every ``window_stride``
         steps (:func:`~recsys_lab.sequences.next_item_examples`'s ``stride``; ``None``, the
         default, is ``max_len``: windows share one item). Smaller strides make windows
-        overlap so that every target is trained with at least ``max_len − window_stride``
-        items before it, as when the model scores; each transition is still one target.
-        The fit takes about ``max_len / window_stride`` times as long.
+        overlap, so that every target is trained with ``max_len + 1 − window_stride`` or
+        more items before it (when its history has them), as when the model scores; each
+        transition is still one target. The fit takes longer: up to
+        ``max_len / window_stride`` times as long.
     seed : seeds the initialisation, dropout and the order of the training windows.
 
     The defaults were chosen on three SEQ validation folds (``seq.valid`` after ``seq.train``,
