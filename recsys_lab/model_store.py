@@ -1,12 +1,13 @@
 """Fitted leaderboard rows kept on disk, so that a later page reuses a fit instead of repeating it.
 
-Several pages fit the same registry entry on the same split: chapters 3, 4 and 8 and
+Several pages fit the same registry entry on the same split: chapters 2, 3, 4 and 8 and
 section 9.1 fit top-N rows that later ones among them and the top-N leaderboard (11b) fit
-again, chapter 12 needs all of 11b's rows, and chapter 6 and section 7.1 fit sequence rows
-that 7.1 and the SEQ leaderboard (11c) fit again. A fit is deterministic (same seed, same
-numbers in every fresh process), so a later page can read the earlier page's fitted model
-and its row back instead of fitting it again, with the same scores to the last bit (every
-model class pickles: ``Recommender.__getstate__``).
+again, chapter 12 needs all of 11b's rows, chapter 6 and section 7.1 fit sequence rows
+that 7.1 and the SEQ leaderboard (11c) fit again, and chapters 2, 4 and 10 and section 10.2
+fit rating and new-user rows that 10.1 and the leaderboards of 11a and 11d fit again. A fit
+is deterministic (same seed, same numbers in every fresh process), so a later page can read
+the earlier page's fitted model and its row back instead of fitting it again, with the same
+scores to the last bit (every model class pickles: ``Recommender.__getstate__``).
 
 A :class:`ModelStore` is a folder of pickled ``(row, model)`` pairs, each named by a key
 that covers everything the fit depends on: the entry (class, settings, members), the
