@@ -144,9 +144,11 @@ lint: setup
 
 # The unit tests run on every core (pytest-xdist), each test file on one worker, so that a
 # file's module fixtures (a built wheel, a fitted model) are made once: on two cores
-# 4-5 minutes instead of 7. The notebooks stay serial: each has its time limit. (The browser
+# 4-5 minutes instead of 7. Files go out in collection order, which tests/conftest.py starts
+# with the slowest (not xdist's default, most tests first), so that no long file is left to
+# run alone at the end. The notebooks stay serial: each has its time limit. (The browser
 # tests in tests/site do not gain: Chromium already uses both cores; two took 165 s, one 119 s.)
-UNIT := $(BIN)/pytest tests --ignore=tests/site -n auto --dist loadfile
+UNIT := $(BIN)/pytest tests --ignore=tests/site -n auto --dist loadfile --no-loadscope-reorder
 
 unit: setup data
 	$(UNIT)
