@@ -27,7 +27,11 @@ all: book
 $(SETUP): requirements.lock requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip -c requirements.lock
-	$(BIN)/pip install --quiet -r requirements.lock
+	@# pip compiles the packages' sources one file at a time (about 35 s on two cores);
+	@# compileall on every core does the same in half the time.
+	$(BIN)/pip install --quiet --no-compile -r requirements.lock
+	$(BIN)/python -m compileall -qq -j 0 \
+	  "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 	$(BIN)/pip install --quiet --no-index -r requirements.txt || \
 	  { echo "requirements.txt pins what requirements.lock does not: run 'make lock'" >&2; exit 1; }
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
