@@ -360,16 +360,19 @@ def run(entry: Entry, data, splits: Mapping, models: dict | None = None,
     return row
 
 
-def run_rows(names, protocol: str, data, split, store: ModelStore | bool = True):
+def run_rows(names, protocol: str, data, split, store: ModelStore | bool = True,
+             board=None):
     """Run the entries ``names`` of ``protocol`` on ``split`` (:func:`run`), in that order.
 
     For a chapter's test-split table: returns ``(board, models)``, a
     :class:`~recsys_lab.evaluate.Leaderboard` of their rows and ``{name: fitted model}``.
-    ``store`` is passed to :func:`run`.
+    ``board``: a leaderboard to add the rows to (e.g. one that already holds the chapter's
+    own networks), returned; by default a new one. ``store`` is passed to :func:`run`.
     """
     from recsys_lab.evaluate import Leaderboard
 
-    fitted, board = {}, Leaderboard()
+    fitted = {}
+    board = Leaderboard() if board is None else board
     for name in names:
         board.add(run(get(name, protocol), data, {protocol: split}, fitted, store))
     return board, {name: fitted[protocol, name] for name in names}

@@ -11,6 +11,7 @@ import pytest
 from recsys_lab import registry
 from recsys_lab.baselines import EASE, Biases, MostPopular
 from recsys_lab.datasets import synthetic_ratings
+from recsys_lab.evaluate import Leaderboard
 from recsys_lab.plots import plot_cost_vs_accuracy
 from recsys_lab.splits import PROTOCOLS, rating_split, topn_split
 
@@ -133,6 +134,10 @@ def test_run_rows_gives_the_rows_as_a_leaderboard_and_the_models_by_name():
     assert isinstance(models["EASE"], EASE) and isinstance(models["MostPopular"], MostPopular)
     with pytest.raises(ValueError, match="no model 'EAZE' under TOPN"):
         registry.run_rows(["EAZE"], "TOPN", data, split, store=False)
+    mine = Leaderboard().add({"model": "Mine", "protocol": "TOPN", "NDCG@10": 0.0,
+                              "fit_seconds": 1.0})
+    same, _ = registry.run_rows(["EASE"], "TOPN", data, split, store=False, board=mine)
+    assert same is mine and set(mine.table("TOPN").index) == {"Mine", "EASE"}
 
 
 def test_cost_vs_accuracy_plot_has_one_labelled_point_per_model():
