@@ -335,11 +335,10 @@ def run(entry: Entry, data, splits: Mapping, models: dict | None = None,
     Returns :func:`~recsys_lab.evaluate.evaluate`'s row plus ``chapter``, ``parameters``
     and ``score_seconds``.
     """
-    from recsys_lab.evaluate import evaluate, scoring_inputs
+    from recsys_lab.evaluate import scoring_inputs
 
     split = splits[entry.protocol]
     train, candidates = scoring_inputs(split, entry.protocol)
-    extra = {} if candidates is None else {"candidates": candidates}
     store = ModelStore.from_environment() if store is True else store or None
     key = fit_key(entry, data, train, split.test, candidates) if store else None
     stored = store.load(key) if store else None
@@ -347,16 +346,36 @@ def run(entry: Entry, data, splits: Mapping, models: dict | None = None,
         row, model = stored
     else:
         model = entry.build(data, models)
-        start = time.perf_counter()
-        row = evaluate(model, train, split.test, entry.protocol, name=entry.name,
-                       n_users=data.n_users, n_items=data.n_items, **extra)
-        row["score_seconds"] = time.perf_counter() - start - row["fit_seconds"]
+        row = run_model(model, entry.name, entry.protocol, data, split)
         row["chapter"] = entry.chapter
-        row["parameters"] = count_parameters(model)
         if store:
             store.save(key, row, model)
     if models is not None:
         models[(entry.protocol, entry.name)] = model
+    return row
+
+
+def run_model(model, name: str, protocol: str, data, split, board=None) -> dict:
+    """Fit and score any model as :func:`run` does an entry: a row for a chapter's table.
+
+    For a model that is not a registry entry, such as the network a chapter writes out:
+    ``model`` (unfitted) is fitted on ``split``'s training data for ``protocol`` and scored
+    on ``split.test`` (:func:`~recsys_lab.evaluate.evaluate`, with the sizes of ``data``),
+    and listed as ``name``. Returns that row plus ``score_seconds`` and ``parameters``
+    (:func:`count_parameters`); ``board``, a :class:`~recsys_lab.evaluate.Leaderboard`,
+    receives the row too. Nothing is read from or saved to a model store.
+    """
+    from recsys_lab.evaluate import evaluate, scoring_inputs
+
+    train, candidates = scoring_inputs(split, protocol)
+    extra = {} if candidates is None else {"candidates": candidates}
+    start = time.perf_counter()
+    row = evaluate(model, train, split.test, protocol, name=name, n_users=data.n_users,
+                   n_items=data.n_items, **extra)
+    row["score_seconds"] = time.perf_counter() - start - row["fit_seconds"]
+    row["parameters"] = count_parameters(model)
+    if board is not None:
+        board.add(row)
     return row
 
 

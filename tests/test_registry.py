@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from recsys_lab import registry
-from recsys_lab.baselines import EASE, Biases, MostPopular
+from recsys_lab.baselines import EASE, Biases, GenrePopularity, MostPopular
 from recsys_lab.datasets import synthetic_ratings
-from recsys_lab.evaluate import Leaderboard
+from recsys_lab.evaluate import Leaderboard, evaluate
 from recsys_lab.plots import plot_cost_vs_accuracy
-from recsys_lab.splits import PROTOCOLS, rating_split, topn_split
+from recsys_lab.splits import PROTOCOLS, cold_item_split, rating_split, seq_split, topn_split
 
 matplotlib.use("Agg")
 
@@ -138,6 +138,25 @@ def test_run_rows_gives_the_rows_as_a_leaderboard_and_the_models_by_name():
                               "fit_seconds": 1.0})
     same, _ = registry.run_rows(["EASE"], "TOPN", data, split, store=False, board=mine)
     assert same is mine and set(mine.table("TOPN").index) == {"Mine", "EASE"}
+
+
+def test_run_model_gives_a_models_row_as_run_gives_an_entrys():
+    ratings = synthetic_ratings(n_users=60, n_items=40, seed=1).ratings
+    data = SimpleNamespace(n_users=60, n_items=40)
+    split = seq_split(ratings)
+    entry = registry.get("Markov", "SEQ")
+    board = Leaderboard()
+    row = registry.run_model(entry.build(data), "Mine", "SEQ", data, split, board=board)
+    alone = registry.run(entry, data, {"SEQ": split}, store=False)
+    assert row["model"] == "Mine" and row["HR@10"] == alone["HR@10"]  # fitted on the history
+    assert row["parameters"] == alone["parameters"] and row["score_seconds"] >= 0
+    assert "chapter" not in row and list(board.table("SEQ").index) == ["Mine"]
+    cold = cold_item_split(ratings, n_items=40, seed=0)
+    genres = np.eye(4)[np.arange(40) % 4]
+    cold_row = registry.run_model(GenrePopularity(genres), "Mine", "COLD", data, cold)
+    cold_alone = evaluate(GenrePopularity(genres), cold.train, cold.test, "COLD",
+                          candidates=cold.cold_items, n_users=60, n_items=40)
+    assert cold_row["Recall@20"] == cold_alone["Recall@20"]  # only cold items were ranked
 
 
 def test_cost_vs_accuracy_plot_has_one_labelled_point_per_model():
