@@ -8,13 +8,15 @@ the registry's settings with the same seed (``paired_hit_test`` on HR@10,
 ``paired_bootstrap`` on NDCG@10, the three folds' 3 × 943 users pooled). The settings
 (:data:`SETTINGS`) move one or two of the registry's choices at a time, now that it decays
 the learning rate along a cosine: dropout, blocks, heads, window, width, learning rate,
-batch size, epochs, overlapping training windows (``window_stride``); and, as a check on
-how much of the test split's spread over seeds an average would recover, the mean of three
-seeds' softmaxes. The outcome is recorded in
+batch size, epochs, overlapping training windows (``window_stride``); three changes the
+class does not offer (:class:`SASRecVariant`: a learned bias per item on the logits,
+decoupled weight decay, label smoothing); and, as a check on how much of the test split's
+spread over seeds an average would recover, the mean of three seeds' softmaxes. The
+outcome is recorded in
 :class:`~recsys_lab.models.attention.SASRec`'s docstring.
 
 Run: ``.venv/bin/python benchmarks/seq_search.py [--seed=N] [name ...]`` (every setting:
-about half an hour on two quiet cores; with names, only those besides the registry's).
+about 35 minutes on two quiet cores; with names, only those besides the registry's).
 No target: the exit status is 0.
 """
 
@@ -28,6 +30,8 @@ import pandas as pd
 
 from recsys_lab.datasets import load_movielens_100k
 from recsys_lab.evaluate import per_user_metrics
+from recsys_lab.models._keras import keras
+from recsys_lab.models.attention import NextItemCrossEntropy, SASRec, SASRecNetwork
 from recsys_lab.registry import get
 from recsys_lab.splits import seq_validation_splits
 from recsys_lab.stats import paired_bootstrap, paired_hit_test
@@ -60,9 +64,69 @@ SETTINGS = {
     "windows every step": {"window_stride": 1},
     "windows every 2 steps, width 64": {"window_stride": 2, "embedding_dim": 64},
     "windows every 2 steps, 12 epochs": {"window_stride": 2, "epochs": 12},
+    "a bias per item": {"item_bias": True},
+    "weight decay 0.01": {"weight_decay": 0.01},
+    "weight decay 0.1": {"weight_decay": 0.1},
+    "label smoothing 0.1": {"label_smoothing": 0.1},
     # Not a setting of one fit: three fits (model seeds 0, 1, 2), their softmaxes averaged.
     "average of three seeds": {"average_over_seeds": (0, 1, 2)},
 }
+
+
+class BiasedSASRecNetwork(SASRecNetwork):
+    """:class:`SASRecNetwork` whose logits add a learned bias per item: ``h Eᵀ + b``."""
+
+    def __init__(self, n_items: int, *args, **kwargs):
+        super().__init__(n_items, *args, **kwargs)
+        self.item_bias = self.add_weight(shape=(n_items,), initializer="zeros",
+                                         name="item_bias")
+
+    def call(self, items, training=None):
+        return super().call(items, training=training) + self.item_bias
+
+
+class SmoothedCrossEntropy(NextItemCrossEntropy):
+    """Cross-entropy against ``(1 − s) · one-hot + s · uniform`` (label smoothing ``s``)."""
+
+    def __init__(self, smoothing: float):
+        super().__init__()
+        self.smoothing = smoothing
+
+    def call(self, targets, logits):
+        uniform = keras.ops.logsumexp(logits, axis=-1) - keras.ops.mean(logits, axis=-1)
+        return (1 - self.smoothing) * super().call(targets, logits) + self.smoothing * uniform
+
+
+class SASRecVariant(SASRec):
+    """SASRec with a change the class does not offer, for this search only.
+
+    ``item_bias`` adds :class:`BiasedSASRecNetwork`'s bias to the logits (and to the
+    scores); ``weight_decay`` trains with AdamW instead of Adam; ``label_smoothing`` trains
+    with :class:`SmoothedCrossEntropy`. Set them as attributes after construction.
+    """
+
+    item_bias, weight_decay, label_smoothing = False, None, None
+
+    def build_network(self) -> keras.Model:
+        if not self.item_bias:
+            return super().build_network()
+        return BiasedSASRecNetwork(self.n_items_, self.max_len, self.embedding_dim,
+                                   self.n_blocks, self.n_heads, self.dropout, self.positional,
+                                   name="sasrec")
+
+    def _score_histories(self, histories) -> np.ndarray:
+        scores = super()._score_histories(histories)
+        if self.item_bias:
+            scores = scores + keras.ops.convert_to_numpy(self.network_.item_bias)
+        return scores
+
+    def _compile(self) -> None:
+        rate = self._learning_rate_schedule()
+        optimizer = (keras.optimizers.Adam(rate) if self.weight_decay is None
+                     else keras.optimizers.AdamW(rate, weight_decay=self.weight_decay))
+        loss = (NextItemCrossEntropy() if self.label_smoothing is None
+                else SmoothedCrossEntropy(self.label_smoothing))
+        self.network_.compile(optimizer=optimizer, loss=loss)
 
 
 class SeedAverage:
@@ -96,6 +160,8 @@ def score(changes: dict, data, fold_list, seed: int) -> tuple[pd.DataFrame, floa
         for member_seed in member_seeds:
             model = get("SASRec", "SEQ").build(data)
             model.seed = member_seed
+            if {"item_bias", "weight_decay", "label_smoothing"} & changes.keys():
+                model = SASRecVariant(**model.get_params())
             for parameter, value in changes.items():
                 setattr(model, parameter, value)
             start = time.perf_counter()
