@@ -8,11 +8,11 @@ the registry's settings with the same seed (``paired_hit_test`` on HR@10,
 ``paired_bootstrap`` on NDCG@10, the three folds' 3 × 943 users pooled). The settings
 (:data:`SETTINGS`) move one or two of the registry's choices at a time, now that it decays
 the learning rate along a cosine: dropout, blocks, heads, window, width, learning rate,
-batch size, epochs, overlapping training windows (``window_stride``); three changes the
+batch size, epochs, overlapping training windows (``window_stride``); four changes the
 class does not offer (:class:`SASRecVariant`: a learned bias per item on the logits,
-decoupled weight decay, label smoothing); and, as a check on how much of the test split's
-spread over seeds an average would recover, the mean of three seeds' softmaxes. The
-outcome is recorded in
+decoupled weight decay, label smoothing, a fresh order of equal timestamps every epoch);
+and, as a check on how much of the test split's spread over seeds an average would
+recover, the mean of three seeds' softmaxes. The outcome is recorded in
 :class:`~recsys_lab.models.attention.SASRec`'s docstring.
 
 Run: ``.venv/bin/python benchmarks/seq_search.py [--seed=N] [name ...]`` (every setting:
@@ -33,7 +33,8 @@ from recsys_lab.evaluate import per_user_metrics
 from recsys_lab.models._keras import keras
 from recsys_lab.models.attention import NextItemCrossEntropy, SASRec, SASRecNetwork
 from recsys_lab.registry import get
-from recsys_lab.splits import seq_validation_splits
+from recsys_lab.sequences import next_item_examples
+from recsys_lab.splits import seq_validation_splits, sort_by_time
 from recsys_lab.stats import paired_bootstrap, paired_hit_test
 
 #: Changes to the registry's SASRec, by name.
@@ -68,6 +69,7 @@ SETTINGS = {
     "weight decay 0.01": {"weight_decay": 0.01},
     "weight decay 0.1": {"weight_decay": 0.1},
     "label smoothing 0.1": {"label_smoothing": 0.1},
+    "ties shuffled every epoch": {"shuffle_ties": True},
     # Not a setting of one fit: three fits (model seeds 0, 1, 2), their softmaxes averaged.
     "average of three seeds": {"average_over_seeds": (0, 1, 2)},
 }
@@ -102,10 +104,32 @@ class SASRecVariant(SASRec):
 
     ``item_bias`` adds :class:`BiasedSASRecNetwork`'s bias to the logits (and to the
     scores); ``weight_decay`` trains with AdamW instead of Adam; ``label_smoothing`` trains
-    with :class:`SmoothedCrossEntropy`. Set them as attributes after construction.
+    with :class:`SmoothedCrossEntropy`; ``shuffle_ties`` draws, every epoch, a new order of
+    each user's interactions that share a timestamp (the data give them no order; half of a
+    MovieLens-100K user's consecutive ratings share one) and cuts the training windows again.
+    Scoring reads the histories in their stored order. Set them as attributes after
+    construction.
     """
 
-    item_bias, weight_decay, label_smoothing = False, None, None
+    item_bias, weight_decay, label_smoothing, shuffle_ties = False, None, None, False
+
+    def _start(self, train: pd.DataFrame) -> None:
+        super()._start(train)
+        if self.shuffle_ties:
+            ordered = sort_by_time(train)
+            self._by_time = [ordered[c].to_numpy() for c in ("user", "item", "timestamp")]
+            self._tie_rng = np.random.default_rng(1000 + self.seed)
+
+    def _train_epoch(self, epoch: int) -> dict:
+        if self.shuffle_ties:
+            users, items, times = self._by_time
+            order = np.lexsort((self._tie_rng.random(len(users)), times, users))
+            ends = np.cumsum(np.bincount(users[order], minlength=self.n_users_))
+            histories = np.split(items[order].astype(np.int64), ends[:-1])
+            self._examples = next_item_examples(histories, self.max_len,
+                                                all_windows=self.all_windows,
+                                                stride=self.window_stride)
+        return super()._train_epoch(epoch)
 
     def build_network(self) -> keras.Model:
         if not self.item_bias:
@@ -160,7 +184,7 @@ def score(changes: dict, data, fold_list, seed: int) -> tuple[pd.DataFrame, floa
         for member_seed in member_seeds:
             model = get("SASRec", "SEQ").build(data)
             model.seed = member_seed
-            if {"item_bias", "weight_decay", "label_smoothing"} & changes.keys():
+            if {"item_bias", "weight_decay", "label_smoothing", "shuffle_ties"} & changes.keys():
                 model = SASRecVariant(**model.get_params())
             for parameter, value in changes.items():
                 setattr(model, parameter, value)
