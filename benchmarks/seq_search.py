@@ -33,8 +33,8 @@ from recsys_lab.evaluate import per_user_metrics
 from recsys_lab.models._keras import keras
 from recsys_lab.models.attention import NextItemCrossEntropy, SASRec, SASRecNetwork
 from recsys_lab.registry import get
-from recsys_lab.sequences import next_item_examples
-from recsys_lab.splits import seq_validation_splits, sort_by_time
+from recsys_lab.sequences import next_item_examples, user_histories
+from recsys_lab.splits import seq_validation_splits
 from recsys_lab.stats import paired_bootstrap, paired_hit_test
 
 #: Changes to the registry's SASRec, by name.
@@ -116,18 +116,14 @@ class SASRecVariant(SASRec):
     def _start(self, train: pd.DataFrame) -> None:
         super()._start(train)
         if self.shuffle_ties:
-            ordered = sort_by_time(train)
-            self._by_time = [ordered[c].to_numpy() for c in ("user", "item", "timestamp")]
-            self._tie_rng = np.random.default_rng(1000 + self.seed)
+            self._train, self._tie_rng = train, np.random.default_rng(1000 + self.seed)
 
     def _train_epoch(self, epoch: int) -> dict:
         if self.shuffle_ties:
-            users, items, times = self._by_time
-            order = np.lexsort((self._tie_rng.random(len(users)), times, users))
-            ends = np.cumsum(np.bincount(users[order], minlength=self.n_users_))
-            histories = np.split(items[order].astype(np.int64), ends[:-1])
-            self._examples = next_item_examples(histories, self.max_len,
-                                                all_windows=self.all_windows,
+            # user_histories sorts by time stably, so equal timestamps keep this random order.
+            shuffled = self._train.iloc[self._tie_rng.permutation(len(self._train))]
+            self._examples = next_item_examples(user_histories(shuffled, self.n_users_),
+                                                self.max_len, all_windows=self.all_windows,
                                                 stride=self.window_stride)
         return super()._train_epoch(epoch)
 
