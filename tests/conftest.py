@@ -7,7 +7,7 @@ import pytest
 from recsys_lab.datasets import synthetic_sequences
 
 #: The slowest test files, slowest first (seconds on two cores, `--durations=0`, 2026-12):
-#: interface 138, dist 71, grading 55, feature_models 41, distributed 26.
+#: interface 118, dist 58, grading 55, feature_models 43, distributed 27.
 SLOWEST_FIRST = ("test_interface.py", "test_dist.py", "test_grading.py",
                  "test_feature_models.py", "test_distributed.py")
 
