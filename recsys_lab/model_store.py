@@ -3,13 +3,13 @@
 Several pages fit the same registry entry on the same split: chapters 2, 3, 4 and 8 and
 section 9.1 fit top-N rows that later ones among them and the top-N leaderboard (11b) fit
 again, chapter 12 needs all of 11b's rows and chapter 14 chapter 3's two-tower model and
-EASE, chapter 6 and section 7.1 fit sequence rows
-that 7.1 and the SEQ leaderboard (11c) fit again, chapters 2, 4 and 10 and section 10.2
-fit rating and new-user rows that 10.1 and the leaderboards of 11a and 11d fit again, and
-chapter 9 fits cold-item rows that the cold-item leaderboard (11f) fits again. A fit
-is deterministic (same seed, same numbers in every fresh process), so a later page can read
-the earlier page's fitted model and its row back instead of fitting it again, with the same
-scores to the last bit (every model class pickles: ``Recommender.__getstate__``).
+EASE, chapter 6 and section 7.1 fit sequence rows that 7.1 and the SEQ leaderboard (11c)
+fit again, chapters 2, 4 and 10 and section 10.2 fit rating and new-user rows that 10.1 and
+the leaderboards of 11a and 11d fit again, and chapter 9 fits cold-item rows that the
+cold-item leaderboard (11f) fits again. A fit is deterministic (same seed, same numbers in
+every fresh process), so a later page can read the earlier page's fitted model and its row
+back instead of fitting it again, with the same scores to the last bit (every model class
+pickles: ``Recommender.__getstate__``).
 
 A :class:`ModelStore` is a folder of pickled ``(row, model)`` pairs, each named by a key
 that covers everything the fit depends on: the entry (class, settings, members), the
