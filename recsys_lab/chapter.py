@@ -14,6 +14,7 @@ and ends with ``chapter.finish()``, which prints how long it ran and asserts the
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -37,6 +38,13 @@ from recsys_lab.training import seed_everything
 BUDGET_SECONDS = 120.0
 #: The seed of the validation splits carved from training data (the test splits use 42 and 0).
 VALIDATION_SEED = 1
+#: Threads of TensorFlow's and the BLAS's arithmetic in a chapter: the two cores of the laptop
+#: the budgets assume, whatever the machine has. Both libraries otherwise start one thread
+#: per core, and a sum cut into a different number of parts is added in a different order:
+#: on one, two or four threads NeuMF's and EASE's scores differ in their last digits, which
+#: can move a close comparison. With the count fixed, a reader's run gives the website's
+#: numbers on any number of cores of the same kind of processor.
+THREADS = 2
 
 
 @dataclass
@@ -104,16 +112,38 @@ class Chapter:
         assert elapsed <= budget, f"the chapter took {elapsed:.0f} s, over its {budget:.0f} s"
 
 
+def fix_threads(threads: int = THREADS) -> None:
+    """Run TensorFlow's and the BLAS's arithmetic on ``threads`` threads (:data:`THREADS`).
+
+    Sets ``TF_NUM_INTRAOP_THREADS``, which TensorFlow reads when it runs its first
+    operation, so this must come before the notebook's first Keras fit; and limits the
+    BLAS libraries of NumPy and SciPy (``threadpoolctl``). A thread count the environment
+    already sets (``TF_NUM_INTRAOP_THREADS``, ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``)
+    is left as it is.
+    """
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
+    if not {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"} & set(os.environ):
+        import scipy.linalg  # noqa: F401  (loads SciPy's own BLAS, so that it is limited too)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads, user_api="blas")
+
+
 def start_chapter(seed: int = 0, *, data_home=None) -> Chapter:
-    """Seed the notebook, set figure defaults, load MovieLens-100K and start the clock.
+    """Seed the notebook, fix its thread count, set figure defaults, load MovieLens-100K and
+    start the clock.
 
     ``seed`` seeds the notebook's own global generators
     (:func:`~recsys_lab.training.seed_everything`); every model takes its own ``seed``.
+    The arithmetic runs on :data:`THREADS` threads (:func:`fix_threads`).
     ``data_home`` is the data cache (default ``$RECSYS_LAB_DATA`` or
     ``~/.cache/recsys_lab``).
     """
     started = time.perf_counter()
     seed_everything(seed)
+    fix_threads()
     import matplotlib.pyplot as plt
 
     plt.rcParams["figure.dpi"] = 90

@@ -1,4 +1,9 @@
-"""The chapter helper: the standard splits, validation carved from training, the budget."""
+"""The chapter helper: the standard splits, validation carved from training, the budget,
+the thread count."""
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,9 +19,13 @@ from recsys_lab.splits import (
     topn_split,
 )
 
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
 
 @pytest.fixture()
 def chapter(monkeypatch):
+    for variable in THREAD_VARIABLES:  # start_chapter sets the first: put it back afterwards
+        monkeypatch.delenv(variable, raising=False)
     # 21 ratings per user, so that cold users have ratings after their first ten (the test).
     data = synthetic_ratings(n_users=40, n_items=30, density=0.7, seed=0)
     movielens = chapter_module.MovieLens(ratings=data.ratings, items=None, users=None, kg=None,
@@ -77,3 +86,51 @@ def test_start_seeds_the_notebook_and_finish_checks_the_budget(chapter, capsys):
     assert "chapter ran in" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="over its -1 s"):
         chapter.finish(budget=-1)
+
+
+def test_start_fixes_tensorflows_thread_count_unless_the_environment_sets_one(monkeypatch):
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    chapter_module.fix_threads()
+    assert os.environ["TF_NUM_INTRAOP_THREADS"] == str(chapter_module.THREADS) == "2"
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "5")
+    chapter_module.fix_threads()
+    assert os.environ["TF_NUM_INTRAOP_THREADS"] == "5"
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="threads must be a positive integer"):
+            chapter_module.fix_threads(bad)
+
+
+# A Keras fit (NeuMF) and a BLAS inverse (EASE) whose last digits depend on the thread count,
+# run in a fresh process that may use only the first ``cores`` cores.
+FIT_ON_CORES = """
+import hashlib, os, sys
+os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:int(sys.argv[1])])
+import numpy as np
+from recsys_lab.chapter import fix_threads
+if sys.argv[2] == "fixed":
+    fix_threads()
+from recsys_lab.baselines import EASE
+from recsys_lab.datasets import synthetic_ratings
+from recsys_lab.models.ncf import NeuMF
+data = synthetic_ratings(n_users=300, n_items=800, density=0.1, seed=0)
+for model in (NeuMF(epochs=2, seed=0), EASE()):
+    scores = model.fit(data.ratings, 300, 800).score_items(np.arange(300))
+    print(hashlib.sha1(scores.tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_with_the_threads_fixed_one_core_gives_the_scores_of_two():
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+
+    def scores(cores, threads):
+        run = subprocess.run([sys.executable, "-c", FIT_ON_CORES, str(cores), threads],
+                             capture_output=True, text=True, env=env, timeout=300)
+        assert run.returncode == 0, run.stderr[-3000:]
+        return run.stdout.split()
+
+    two = scores(2, "fixed")
+    assert scores(1, "fixed") == two
+    # What it prevents: left to their defaults, both libraries use one thread on one core.
+    one_by_default = scores(1, "default")
+    assert one_by_default[0] != two[0] and one_by_default[1] != two[1]
