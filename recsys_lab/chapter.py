@@ -116,10 +116,10 @@ def fix_threads(threads: int = THREADS) -> None:
     """Run TensorFlow's and the BLAS's arithmetic on ``threads`` threads (:data:`THREADS`).
 
     Sets ``TF_NUM_INTRAOP_THREADS``, which TensorFlow reads when it runs its first
-    operation, so this must come before the notebook's first Keras fit; and limits the
-    BLAS libraries of NumPy and SciPy (``threadpoolctl``). A thread count the environment
-    already sets (``TF_NUM_INTRAOP_THREADS``, ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``)
-    is left as it is.
+    operation, so this must come before the notebook's first Keras fit; limits the BLAS
+    libraries of NumPy and SciPy, already loaded (``threadpoolctl``); and sets
+    ``OPENBLAS_NUM_THREADS`` and ``OMP_NUM_THREADS`` for those loaded later (FAISS's).
+    A thread count the environment already sets is left as it is.
     """
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
@@ -129,6 +129,7 @@ def fix_threads(threads: int = THREADS) -> None:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(threads, user_api="blas")
+        os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 def start_chapter(seed: int = 0, *, data_home=None) -> Chapter:

@@ -88,13 +88,16 @@ def test_start_seeds_the_notebook_and_finish_checks_the_budget(chapter, capsys):
         chapter.finish(budget=-1)
 
 
-def test_start_fixes_tensorflows_thread_count_unless_the_environment_sets_one(monkeypatch):
-    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+def test_start_fixes_the_thread_counts_unless_the_environment_sets_them(monkeypatch):
+    for variable in THREAD_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
     chapter_module.fix_threads()
-    assert os.environ["TF_NUM_INTRAOP_THREADS"] == str(chapter_module.THREADS) == "2"
+    assert [os.environ[variable] for variable in THREAD_VARIABLES] == ["2", "2", "2"]
+    assert chapter_module.THREADS == 2
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "5")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
     chapter_module.fix_threads()
-    assert os.environ["TF_NUM_INTRAOP_THREADS"] == "5"
+    assert os.environ["TF_NUM_INTRAOP_THREADS"] == "5" and os.environ["OMP_NUM_THREADS"] == "3"
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="threads must be a positive integer"):
             chapter_module.fix_threads(bad)
