@@ -41,8 +41,8 @@ VALIDATION_SEED = 1
 #: Threads of TensorFlow's and the BLAS's arithmetic in a chapter: the two cores of the laptop
 #: the budgets assume, whatever the machine has. Both libraries otherwise start one thread
 #: per core, and a sum cut into a different number of parts is added in a different order:
-#: on one, two or four threads NeuMF's and EASE's scores differ in their last digits, which
-#: can move a close comparison. With the count fixed, a reader's run gives the website's
+#: NeuMF's scores differ in their last digits on one, two and four threads, EASE's on one and
+#: two, which can move a close comparison. With the count fixed, a reader's run gives the website's
 #: numbers on any number of cores of the same kind of processor.
 THREADS = 2
 
