@@ -552,6 +552,23 @@ class Leaderboard:
         headline, ascending = HEADLINE[protocol]
         return frame.sort_values(headline, ascending=ascending)
 
+    def best(self, protocol: str, models=None) -> str:
+        """The name of the best row of ``protocol`` by its headline metric, among ``models``
+        (an iterable of row names) when given; of tied rows, the first in ``models`` (or in
+        :meth:`table`'s order)."""
+        table = self.table(protocol)
+        if models is not None:
+            models = list(models)
+            if not models:
+                raise ValueError("models is empty: name at least one row to choose from")
+            unknown = [name for name in models if name not in table.index]
+            if unknown:
+                raise ValueError(f"no {protocol} row named {unknown}; the rows are "
+                                 f"{list(table.index)}")
+            table = table.loc[models]
+        headline, ascending = HEADLINE[protocol]
+        return str(table[headline].idxmin() if ascending else table[headline].idxmax())
+
     def plot(self, protocol: str, metric: str | None = None, ax=None, highlight=()):
         """A horizontal bar chart of one metric; ``highlight`` names models drawn in colour."""
         import matplotlib.pyplot as plt

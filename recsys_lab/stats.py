@@ -17,6 +17,8 @@ when the interval for the difference A − B **excludes zero** (design.md, "Unce
   models disagree, with the paired bootstrap interval for the difference of hit rates.
 * :func:`compare_with_reference` — every model of a leaderboard against one reference model,
   each with its paired interval and a verdict, as a table.
+* :func:`compare_pairs` and :func:`comparison_table` — chosen pairs of models, each compared
+  by one of the paired tests above, and those comparisons as a table.
 * :func:`seed_spread` and :func:`compare_over_seeds` — the mean ± standard deviation of a
   metric, or of a difference, over several split (or training) seeds. The bootstrap covers
   the choice of users; the spread over seeds shows how far the ordering seen on a single
@@ -45,7 +47,9 @@ __all__ = [
     "Comparison",
     "Spread",
     "compare_over_seeds",
+    "compare_pairs",
     "compare_with_reference",
+    "comparison_table",
     "in_words",
     "mean_over_splits",
     "paired_bootstrap",
@@ -118,6 +122,11 @@ class Comparison:
         if self.high < 0:
             return "b ahead"
         return "indistinguishable"
+
+    def leader(self, name_a: str, name_b: str) -> str:
+        """The verdict in names: ``name_a`` or ``name_b``, whichever is ahead, or
+        ``"indistinguishable"``."""
+        return {"a ahead": name_a, "b ahead": name_b}.get(self.verdict, "indistinguishable")
 
     def describe(self, name_a: str, name_b: str, digits: int = 3, unit: str = "users") -> str:
         """The comparison as one English sentence, for a chapter's prose.
@@ -422,6 +431,60 @@ def compare_with_reference(
         rows[name] = (comparison.difference, comparison.low, comparison.high, ahead)
     return pd.DataFrame.from_dict(rows, orient="index",
                                   columns=["difference", "low", "high", "verdict"])
+
+
+def compare_pairs(values: Mapping, pairs, test=paired_bootstrap,
+                  **settings) -> dict[tuple[str, str], Comparison]:
+    """Each pair ``(a, b)`` of ``pairs`` compared by ``test(values[a], values[b])``.
+
+    Parameters
+    ----------
+    values : ``{model name: per-unit metric}``, every model scored on the same units, as in
+        :func:`compare_with_reference`.
+    pairs : an iterable of ``(a, b)`` name pairs, each compared as A − B.
+    test : :func:`paired_bootstrap` (the default, for a per-user metric),
+        :func:`paired_error_comparison` (for errors, lower is better) or
+        :func:`paired_hit_test` (for hits).
+    settings : passed to ``test`` (``n_resamples``, ``confidence``, ``seed``).
+
+    Returns
+    -------
+    dict ``{(a, b): Comparison}`` in the order of ``pairs``.
+
+    Raises
+    ------
+    ValueError
+        If a name of a pair is not among ``values``, or as ``test``.
+    """
+    comparisons = {}
+    for pair in pairs:
+        a, b = pair
+        missing = [name for name in (a, b) if name not in values]
+        if missing:
+            raise ValueError(f"no per-unit values for {in_words(map(repr, missing))} of pair "
+                             f"{pair!r}; the models are {list(values)}")
+        comparisons[a, b] = test(values[a], values[b], **settings)
+    return comparisons
+
+
+def comparison_table(comparisons: Mapping) -> pd.DataFrame:
+    """``{(a, b): Comparison}`` (e.g. from :func:`compare_pairs`) as a table.
+
+    One row per pair, indexed by ``A`` and ``B``, with the difference A − B and its
+    interval (``str`` of the :class:`Comparison`) and the verdict in names
+    (:meth:`Comparison.leader`). The interval's column names its confidence, which must be
+    the same for every pair.
+    """
+    if not comparisons:
+        raise ValueError("comparisons is empty: there is nothing to tabulate")
+    confidences = {comparison.confidence for comparison in comparisons.values()}
+    if len(confidences) > 1:
+        raise ValueError(f"the comparisons have different confidences {sorted(confidences)}: "
+                         "one table needs one")
+    interval = f"A {_MINUS} B [{confidences.pop() * 100:g}% interval]"
+    return pd.DataFrame([{"A": a, "B": b, interval: str(comparison),
+                          "verdict": comparison.leader(a, b)}
+                         for (a, b), comparison in comparisons.items()]).set_index(["A", "B"])
 
 
 def in_words(names) -> str:

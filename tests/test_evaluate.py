@@ -103,6 +103,22 @@ def test_leaderboard_tables_the_cold_user_protocols_best_first():
     assert list(board.table("COLD-USER+5").index) == ["A"]
 
 
+def test_leaderboard_best_reads_the_headline_metric_the_right_way():
+    board = Leaderboard([{"model": "A", "protocol": "TOPN", "NDCG@10": 0.2},
+                         {"model": "B", "protocol": "TOPN", "NDCG@10": 0.4},
+                         {"model": "C", "protocol": "TOPN", "NDCG@10": 0.3},
+                         {"model": "A", "protocol": "RATING", "RMSE": 0.90},
+                         {"model": "B", "protocol": "RATING", "RMSE": 0.95}])
+    assert board.best("TOPN") == "B"
+    assert board.best("TOPN", ["A", "C"]) == "C"
+    assert board.best("TOPN", iter(["A"])) == "A"
+    assert board.best("RATING") == "A"  # the smaller error
+    with pytest.raises(ValueError, match=r"no TOPN row named \['D'\]"):
+        board.best("TOPN", ["A", "D"])
+    with pytest.raises(ValueError, match="models is empty"):
+        board.best("TOPN", [])
+
+
 def test_rating_row_and_unknown_protocol():
     scores = np.full((2, 2), 4.0)
     row = evaluate(FixedScores(scores), TRAIN, TRAIN, "RATING", name="four")

@@ -365,7 +365,8 @@ def test_public_names():
     assert set(stats.__all__) == {"Comparison", "Spread", "paired_bootstrap",
                                   "paired_hit_test", "seed_spread", "compare_over_seeds",
                                   "compare_with_reference", "paired_error_comparison",
-                                  "mean_over_splits", "in_words", "rows_with_verdict"}
+                                  "mean_over_splits", "in_words", "rows_with_verdict",
+                                  "compare_pairs", "comparison_table"}
 
 
 def test_describe_groups_thousands():
@@ -453,3 +454,55 @@ def test_names_and_verdict_rows_read_as_a_sentence():
                           index=["R", "X", "Y", "Z"])
     assert rows_with_verdict(versus, "better") == "X and Z"
     assert rows_with_verdict(versus, "indistinguishable") == "none"
+
+
+def test_leader_names_the_model_ahead():
+    ahead = stats.paired_bootstrap([1.0, 2.0, 3.0], [0.0, 1.0, 2.0], n_resamples=200)
+    level = stats.paired_bootstrap([1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0], n_resamples=200)
+    assert ahead.leader("A", "B") == "A" and ahead.leader("B", "A") == "B"
+    negated = stats.paired_bootstrap([0.0, 1.0, 2.0], [1.0, 2.0, 3.0], n_resamples=200)
+    assert negated.leader("A", "B") == "B"
+    assert level.leader("A", "B") == "indistinguishable"
+
+
+def test_compare_pairs_runs_the_chosen_test_on_each_pair_in_order():
+    a = np.array([0.5, 0.6, 0.7, 0.8])
+    values = {"A": a + 0.1, "B": a, "C": a - 0.2}
+    pairs = [("C", "A"), ("A", "B")]
+    comparisons = stats.compare_pairs(values, pairs, n_resamples=300, seed=3)
+    assert list(comparisons) == pairs
+    assert comparisons["A", "B"] == stats.paired_bootstrap(values["A"], values["B"],
+                                                           n_resamples=300, seed=3)
+    errors = stats.compare_pairs(values, pairs, test=stats.paired_error_comparison)
+    assert errors["A", "B"] == stats.paired_error_comparison(values["A"], values["B"])
+    assert errors["A", "B"].verdict == "b ahead"  # A's larger values are larger errors
+    hits = {"A": [1, 1, 0, 1], "B": [0, 1, 0, 0]}
+    assert stats.compare_pairs(hits, [("A", "B")], test=stats.paired_hit_test)[
+        "A", "B"].p_value == stats.paired_hit_test(hits["A"], hits["B"]).p_value
+    assert stats.compare_pairs(values, []) == {}
+
+
+def test_compare_pairs_names_a_missing_model():
+    with pytest.raises(ValueError, match=r"no per-unit values for 'EASE' of pair \('A', "
+                                         r"'EASE'\); the models are \['A', 'B'\]"):
+        stats.compare_pairs({"A": [1.0, 2.0], "B": [1.0, 3.0]}, [("A", "B"), ("A", "EASE")])
+    with pytest.raises(ValueError, match="same units"):
+        stats.compare_pairs({"A": [1.0, 2.0], "B": [1.0]}, [("A", "B")])
+
+
+def test_comparison_table_gives_each_pair_its_interval_and_leader():
+    a = np.array([0.5, 0.6, 0.7, 0.8])
+    comparisons = stats.compare_pairs({"A": a + 0.1, "B": a, "C": a - 0.2, "D": a[::-1]},
+                                      [("A", "B"), ("C", "B"), ("D", "B")])
+    table = stats.comparison_table(comparisons)
+    assert table.index.names == ["A", "B"]
+    assert list(table.index) == [("A", "B"), ("C", "B"), ("D", "B")]
+    assert list(table.columns) == ["A \N{MINUS SIGN} B [95% interval]", "verdict"]
+    assert table.iloc[0, 0] == "0.100 [0.100, 0.100]"
+    assert table["verdict"].tolist() == ["A", "B", "indistinguishable"]
+    narrower = {("A", "B"): stats.paired_bootstrap(a + 0.1, a, confidence=0.9)}
+    assert stats.comparison_table(narrower).columns[0].endswith("[90% interval]")
+    with pytest.raises(ValueError, match="different confidences"):
+        stats.comparison_table({**comparisons, **{("A", "C"): narrower["A", "B"]}})
+    with pytest.raises(ValueError, match="empty"):
+        stats.comparison_table({})
