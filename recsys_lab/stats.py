@@ -471,7 +471,8 @@ def comparison_table(comparisons: Mapping) -> pd.DataFrame:
     """``{(a, b): Comparison}`` (e.g. from :func:`compare_pairs`) as a table.
 
     One row per pair, indexed by ``A`` and ``B``, with the difference A − B and its
-    interval (``str`` of the :class:`Comparison`) and the verdict in names
+    interval (``str`` of the :class:`Comparison`), a ``p-value`` column when every
+    comparison has one (:func:`paired_hit_test`), and the verdict in names
     (:meth:`Comparison.leader`). The interval's column names its confidence, which must be
     the same for every pair.
     """
@@ -482,9 +483,14 @@ def comparison_table(comparisons: Mapping) -> pd.DataFrame:
         raise ValueError(f"the comparisons have different confidences {sorted(confidences)}: "
                          "one table needs one")
     interval = f"A {_MINUS} B [{confidences.pop() * 100:g}% interval]"
-    return pd.DataFrame([{"A": a, "B": b, interval: str(comparison),
-                          "verdict": comparison.leader(a, b)}
-                         for (a, b), comparison in comparisons.items()]).set_index(["A", "B"])
+    with_p = all(comparison.p_value is not None for comparison in comparisons.values())
+    rows = []
+    for (a, b), comparison in comparisons.items():
+        row = {"A": a, "B": b, interval: str(comparison)}
+        if with_p:
+            row["p-value"] = comparison.p_value
+        rows.append(row | {"verdict": comparison.leader(a, b)})
+    return pd.DataFrame(rows).set_index(["A", "B"])
 
 
 def in_words(names) -> str:

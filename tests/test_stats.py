@@ -500,6 +500,12 @@ def test_comparison_table_gives_each_pair_its_interval_and_leader():
     assert list(table.columns) == ["A \N{MINUS SIGN} B [95% interval]", "verdict"]
     assert table.iloc[0, 0] == "0.100 [0.100, 0.100]"
     assert table["verdict"].tolist() == ["A", "B", "indistinguishable"]
+    hits = stats.compare_pairs({"A": [1, 1, 0, 1, 1], "B": [0, 1, 0, 0, 1]}, [("A", "B")],
+                               test=stats.paired_hit_test)
+    with_p = stats.comparison_table(hits)
+    assert list(with_p.columns) == ["A \N{MINUS SIGN} B [95% interval]", "p-value", "verdict"]
+    assert with_p.loc[("A", "B"), "p-value"] == hits["A", "B"].p_value == 0.5
+    assert "p-value" not in stats.comparison_table({**hits, **comparisons})  # not every one
     narrower = {("A", "B"): stats.paired_bootstrap(a + 0.1, a, confidence=0.9)}
     assert stats.comparison_table(narrower).columns[0].endswith("[90% interval]")
     with pytest.raises(ValueError, match="different confidences"):
