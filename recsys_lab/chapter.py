@@ -33,6 +33,7 @@ from recsys_lab.splits import (
     topn_split,
 )
 from recsys_lab.training import seed_everything
+from recsys_lab.validation import check_count
 
 #: Seconds a chapter may take from start to finish on a two-core laptop CPU.
 BUDGET_SECONDS = 120.0
@@ -121,8 +122,7 @@ def fix_threads(threads: int = THREADS) -> None:
     ``OPENBLAS_NUM_THREADS`` and ``OMP_NUM_THREADS`` for those loaded later (FAISS's).
     A thread count the environment already sets is left as it is.
     """
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    threads = check_count(threads, "threads")
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
     if not {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"} & set(os.environ):
         import scipy.linalg  # noqa: F401  (loads SciPy's own BLAS, so that it is limited too)
