@@ -15,7 +15,7 @@ export RECSYS_LAB_DATA ?= $(HOME)/.cache/recsys_lab
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: all setup lock wheelhouse data assets cache-check book lab test unit notebooks lint \
+.PHONY: all setup lock wheelhouse data assets cache-check book lab test unit notebooks nbval lint \
 	student grade bench bench-scale clean dist
 
 all: book
@@ -165,13 +165,25 @@ unit: setup data
 NBVAL := $(BIN)/python -m pytest -p tests.nbval_cache --nbval-lax --nbval-current-env \
 	--nbval-cell-timeout=300
 
+# nbval stops each chapter's kernel with a kill, so the kernel's exit handlers never run and
+# the modules TensorFlow's AutoGraph wrote to $TMPDIR stay there: about 120 files in /tmp
+# per run. `nbval` (called by `notebooks` and `test`, with no set-up of its own) gives the
+# kernels a temporary folder of their own and removes it when nbval ends, passed or failed.
+NBVAL_TMP ?= _build/.nbval_tmp
+NOTEBOOKS ?= book/
+
+nbval:
+	rm -rf $(NBVAL_TMP) && mkdir -p $(NBVAL_TMP)
+	TMPDIR=$(abspath $(NBVAL_TMP)) $(WITH_STORE) $(NBVAL) $(NOTEBOOKS); \
+	  status=$$?; rm -rf $(NBVAL_TMP); exit $$status
+
 notebooks: setup data cache-check
-	$(WITH_STORE) $(NBVAL) book/
+	$(MAKE) --no-print-directory nbval
 
 test: setup assets data lint browser cache-check
 	$(UNIT)
 	rm -rf $(MODEL_STORE)
-	$(WITH_STORE) $(NBVAL) book/
+	$(MAKE) --no-print-directory nbval
 	$(WITH_STORE) $(BIN)/jupyter-book build . --warningiserror --keep-going
 	$(BIN)/pytest tests/site
 

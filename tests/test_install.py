@@ -237,3 +237,24 @@ def test_the_repository_itself_can_be_fingerprinted(tmp_path):
                             env=_make_env())
     assert result.returncode == 0, result.stderr
     assert re.fullmatch(r"[0-9a-f]{64}\n", (tmp_path / ".jupyter_cache.fingerprint").read_text())
+
+
+# --- nbval's kernels keep their temporary files to themselves -------------------------------
+
+
+@pytest.mark.parametrize("status", [0, 3])
+def test_nbval_gives_the_kernels_a_temporary_folder_it_removes_pass_or_fail(tmp_path, status):
+    # nbval kills its kernels, so what they leave in $TMPDIR (TensorFlow's AutoGraph modules)
+    # would pile up in /tmp. A stand-in for nbval records $TMPDIR, leaves a file there and
+    # exits with `status`; make must pass that status on and leave no folder behind.
+    folder, seen = tmp_path / "nbval_tmp", tmp_path / "seen"
+    stand_in = (f"sh -c 'echo \"$$TMPDIR\" > {seen}; touch \"$$TMPDIR/generated.py\"; "
+                f"exit {status}' --")
+    result = subprocess.run(["make", "-s", "-f", str(MAKEFILE), "nbval", f"NBVAL={stand_in}",
+                             f"NBVAL_TMP={folder}", "NOTEBOOKS=chapter.ipynb",
+                             f"MODEL_STORE={tmp_path / '.model_store'}"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env=_make_env())
+    assert (result.returncode == 0) == (status == 0), result.stderr
+    assert seen.read_text() == f"{folder}\n"
+    assert not folder.exists()
