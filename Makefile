@@ -170,7 +170,7 @@ NBVAL := $(BIN)/python -m pytest -p tests.nbval_cache --nbval-lax --nbval-curren
 # per run. `nbval` (called by `notebooks` and `test`, with no set-up of its own) gives the
 # kernels a temporary folder of their own and removes it when nbval ends, passed or failed.
 NBVAL_TMP ?= _build/.nbval_tmp
-NOTEBOOKS ?= book/
+NOTEBOOKS := book/
 
 nbval:
 	rm -rf $(NBVAL_TMP) && mkdir -p $(NBVAL_TMP)
