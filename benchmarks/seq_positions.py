@@ -14,7 +14,7 @@ minus the chosen-on folds, the test film minus the unused folds, and the chosen-
 minus the unused ones (what choosing on them added). No setting is chosen here; the test
 split is read only to describe it.
 
-Run: ``.venv/bin/python benchmarks/seq_positions.py`` (42 fits, about five minutes on two
+Run: ``.venv/bin/python benchmarks/seq_positions.py`` (42 fits, about three minutes on two
 quiet cores). No target: the exit status is 0.
 """
 
