@@ -196,7 +196,14 @@ class Recommender:
                 setattr(self, name, network)
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
+        """One line: the parameters, data arrays left out and sparse matrices summarised."""
+        def shown(value):
+            if sp.issparse(value):
+                rows, columns = value.shape
+                return f"<{rows}×{columns} sparse matrix, {value.nnz} stored>"
+            return repr(value)
+
+        params = ", ".join(f"{k}={shown(v)}" for k, v in self.get_params().items()
                            if not isinstance(v, np.ndarray))
         return f"{type(self).__name__}({params})"
 

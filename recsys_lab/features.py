@@ -73,7 +73,7 @@ _STOP_WORDS = frozenset(
 _WORD = re.compile(r"[a-z0-9]+")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ItemContent:
     """Items as token sequences: the output of :func:`content_tokens`.
 
@@ -90,6 +90,21 @@ class ItemContent:
     tokens: np.ndarray
     vocabulary: list[str]
     fields: tuple[str, ...]
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, ItemContent):
+            return NotImplemented
+        return (tuple(self.fields) == tuple(other.fields) and self.vocabulary == other.vocabulary
+                and np.array_equal(self.tokens, other.tokens))
+
+    def __hash__(self) -> int:
+        return hash((np.shape(self.tokens), tuple(self.vocabulary), tuple(self.fields)))
+
+    def __repr__(self) -> str:
+        # A model holding the content prints it in its repr: a summary, not every token.
+        n_items, max_length = np.shape(self.tokens)
+        return (f"ItemContent(fields={tuple(self.fields)!r}, n_items={n_items}, "
+                f"max_length={max_length}, vocab_size={self.vocab_size})")
 
     @property
     def vocab_size(self) -> int:

@@ -59,7 +59,7 @@ AGE_GROUPS = tuple(
     + [f"{AGE_BOUNDS[-1]}+"])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Field:
     """One categorical field of ``n_rows`` rows.
 
@@ -101,15 +101,35 @@ class Field:
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "vocabulary", list(self.vocabulary))
 
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Field):
+            return NotImplemented
+        return (self.name == other.name and self.vocabulary == other.vocabulary
+                and np.array_equal(self.values, other.values)
+                and np.array_equal(self.weights, other.weights))
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.values.shape, tuple(self.vocabulary)))
+
+    def __repr__(self) -> str:
+        # The arrays run to thousands of rows: a model holding fields would print them all.
+        return (f"Field(name={self.name!r}, n_rows={self.n_rows}, width={self.width}, "
+                f"vocab_size={self.vocab_size})")
+
     @property
     def vocab_size(self) -> int:
         """Number of value ids, "none" included (the input size of an embedding table)."""
         return len(self.vocabulary)
 
     @property
+    def width(self) -> int:
+        """Number of value slots per row (1 for a single-valued field)."""
+        return self.values.shape[1]
+
+    @property
     def multi_hot(self) -> bool:
         """Whether a row can hold more than one value."""
-        return self.values.shape[1] > 1
+        return self.width > 1
 
     @property
     def n_rows(self) -> int:
@@ -117,7 +137,7 @@ class Field:
 
     def design_matrix(self) -> sp.csr_matrix:
         """``(n_rows, vocab_size)`` sparse matrix of the weights; column 0 is always empty."""
-        rows = np.repeat(np.arange(self.n_rows), self.values.shape[1])
+        rows = np.repeat(np.arange(self.n_rows), self.width)
         keep = self.values.ravel() > 0
         matrix = sp.csr_matrix(
             (self.weights.ravel()[keep], (rows[keep], self.values.ravel()[keep])),
@@ -126,7 +146,7 @@ class Field:
         return matrix
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Fields:
     """All the fields of one side (users or items): row ``r`` describes id ``r``.
 
@@ -146,6 +166,9 @@ class Fields:
             raise ValueError("every field must have the same number of rows, got "
                              + ", ".join(f"{f.name}: {f.n_rows}" for f in fields))
         object.__setattr__(self, "fields", fields)
+
+    def __repr__(self) -> str:
+        return f"Fields(names={self.names!r}, n_rows={self.n_rows})"
 
     @property
     def names(self) -> tuple[str, ...]:

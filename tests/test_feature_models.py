@@ -212,6 +212,9 @@ def test_movielens_style_fields_plug_in():
                         hidden_units=(4,), epochs=2).fit(train, 4, 3)
     assert model.predict([0, 3], [1, 2]).shape == (2,)
     assert model.user_fields_.names == ("age", "gender", "occupation", "id")
+    assert repr(model).startswith(
+        "WideAndDeep(user_fields=Fields(names=('age', 'gender', 'occupation'), n_rows=4), "
+        "item_fields=Fields(names=('genre', 'decade'), n_rows=3), ")
 
 
 def test_click_task_predicts_probabilities_that_separate_the_planted_clicks(planted):

@@ -46,6 +46,12 @@ def test_content_tokens_order_vocabulary_and_padding(items, kg):
                                  "actor:shatner"]  # no year: no year tokens
     assert (content.tokens[2, content.lengths[2]:] == 0).all()
     assert content.vocab_size == len(set(content.vocabulary))
+    # A model holding the content prints a one-line summary of it; equality reads the tokens.
+    assert repr(content) == (f"ItemContent(fields={content.fields!r}, n_items=3, "
+                             f"max_length=12, vocab_size={content.vocab_size})")
+    assert content == content_tokens(items, kg, min_count=1, max_length=12)
+    assert content != content_tokens(items, kg, min_count=1, max_length=11)
+    assert hash(content) == hash(content_tokens(items, kg, min_count=1, max_length=12))
 
 
 def test_min_count_keeps_tokens_shared_by_items(items, kg):

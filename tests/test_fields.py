@@ -129,6 +129,21 @@ def test_bad_input_is_refused_with_a_message(users, items):
         Field("bad", np.array([[2]]), np.array([[1.0]]), [NONE, "a"])
 
 
+def test_fields_print_as_a_summary_and_compare_by_content(users, items):
+    # A model that holds fields prints them in its repr: one line, not every row's values.
+    fields = item_fields(pd.concat([items] * 400, ignore_index=True).assign(item=range(1200)))
+    assert repr(fields["genre"]) == "Field(name='genre', n_rows=1200, width=2, vocab_size=4)"
+    assert repr(fields) == "Fields(names=('genre', 'decade'), n_rows=1200)"
+    assert fields["genre"].width == 2 and fields["decade"].width == 1
+    # Equal when every attribute and array is; arrays alone would make == ambiguous.
+    assert user_fields(users) == user_fields(users)
+    assert {user_fields(users)["age"], user_fields(users)["age"]} == {user_fields(users)["age"]}
+    moved = users.assign(age=[30, 17, np.nan, 20])  # another age group for user 3
+    assert user_fields(users) != user_fields(moved)
+    assert user_fields(users)["age"] != user_fields(users)["gender"]
+    assert user_fields(users)["age"] != "age"
+
+
 def test_demographic_groups(users):
     groups, names = demographic_groups(users)
     assert groups.shape == (4,) and len(names) == len(set(groups))

@@ -172,3 +172,11 @@ def test_ngcf_style_layers_train_and_add_one_matrix_per_layer():
         int(np.prod(v.shape)) for v in plain.network_.trainable_variables)
     assert extra == 2 * 8 * 8
     assert np.isfinite(ngcf.curves_["loss"]).all()
+
+
+def test_a_model_with_an_entity_matrix_prints_on_one_line():
+    from recsys_lab.models.graph import LightGCN
+
+    entities = sp.csr_matrix(np.array([[1, 0], [0, 0], [1, 1]]))
+    text = repr(LightGCN(epochs=1, item_entities=entities))
+    assert "item_entities=<3×2 sparse matrix, 3 stored>" in text and "\n" not in text
