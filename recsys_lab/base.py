@@ -208,6 +208,16 @@ class Recommender:
         return f"{type(self).__name__}({params})"
 
 
+def clone(model):
+    """An unfitted copy of ``model``: the same class with the same hyper-parameters.
+
+    Works for any object with ``get_params()`` whose keys are its constructor's arguments,
+    as :class:`Recommender`'s are. The parameters are shared, not copied (as in
+    scikit-learn's ``clone(safe=False)``); they are never changed by ``fit``.
+    """
+    return type(model)(**model.get_params())
+
+
 class RatingRecommender(Recommender):
     """A model of explicit ratings; it ranks items by predicted rating."""
 

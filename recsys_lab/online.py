@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys_lab.base import clone
 from recsys_lab.scratch.mf import als_half_step, sgd_step
 from recsys_lab.validation import check_count, check_interactions
 
@@ -70,10 +71,6 @@ def fold_in_rows(rows, columns, targets, fixed_factors: np.ndarray, n_rows: int,
     return als_half_step(mask, values, fixed_factors, penalty)
 
 
-def _clone(model):
-    return type(model)(**model.get_params())
-
-
 def _contiguous(model) -> None:
     """Own C-contiguous copies of the fitted arrays (ALS leaves slices of one solve), so that
     the in-place SGD updates reach them."""
@@ -90,7 +87,7 @@ class Frozen:
         self.model = model
 
     def start(self, train: pd.DataFrame, n_users: int, n_items: int) -> None:
-        self.model_ = _clone(self.model).fit(train, n_users, n_items)
+        self.model_ = clone(self.model).fit(train, n_users, n_items)
 
     def learn(self, batch: pd.DataFrame, seen: pd.DataFrame) -> None:
         """Nothing to learn."""
@@ -112,7 +109,7 @@ class Retrain(Frozen):
     def learn(self, batch, seen) -> None:
         self._batches += 1
         if self._batches % self.every == 0:
-            self.model_ = _clone(self.model).fit(seen, *self._sizes)
+            self.model_ = clone(self.model).fit(seen, *self._sizes)
 
 
 class Incremental(Frozen):

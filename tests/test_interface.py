@@ -175,6 +175,19 @@ def test_a_failed_fit_leaves_an_unfitted_model(ratings):
         model.score_items([0])
 
 
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_clone_gives_an_unfitted_model_with_the_same_hyperparameters(cls, fitted):
+    from recsys_lab.base import clone
+
+    model = fitted[cls.__name__]
+    copy = clone(model)
+    assert type(copy) is cls and copy is not model
+    assert set(vars(copy)) == set(model.hyperparameters)  # nothing learned comes along
+    assert all(getattr(copy, name) is getattr(model, name) for name in model.hyperparameters)
+    with pytest.raises(ValueError, match="not fitted"):
+        copy.score_items([0])
+
+
 def test_models_without_epochs_refuse_valid(ratings):
     from recsys_lab.baselines import EASE
 

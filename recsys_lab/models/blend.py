@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from recsys_lab.base import RatingRecommender, Recommender
+from recsys_lab.base import RatingRecommender, Recommender, clone
 from recsys_lab.splits import rating_split
 from recsys_lab.validation import DATA, SEED
 
@@ -88,7 +88,7 @@ class LinearBlend(RatingRecommender):
         fit_part, held_out = rating_split(train, seed=self.validation_seed)
         truth = held_out["rating"].to_numpy(dtype=float)
         design = np.column_stack([np.ones(len(held_out))] + [
-            _fresh(model).fit(fit_part, self.n_users_, self.n_items_).predict(
+            clone(model).fit(fit_part, self.n_users_, self.n_items_).predict(
                 held_out["user"].to_numpy(), held_out["item"].to_numpy())
             for model in members.values()])
         weights, *_ = np.linalg.lstsq(design, truth, rcond=None)
@@ -101,7 +101,7 @@ class LinearBlend(RatingRecommender):
         self._rating_range = (ratings.min(), ratings.max())
         prefit = tuple(name for name, model in members.items() if self._fitted_on_train(model))
         self.members_ = {name: model if name in prefit
-                         else _fresh(model).fit(train, self.n_users_, self.n_items_)
+                         else clone(model).fit(train, self.n_users_, self.n_items_)
                          for name, model in members.items()}
         self.prefit_members_ = prefit
 
@@ -131,9 +131,4 @@ class LinearBlend(RatingRecommender):
                                        for model in self.members_.values()])
         blended = self.weights_[0] + predictions @ self.weights_[1:]
         return np.clip(blended, *self._rating_range)
-
-
-def _fresh(model: Recommender) -> Recommender:
-    """An unfitted copy: the same class with the same hyper-parameters."""
-    return type(model)(**model.get_params())
 
