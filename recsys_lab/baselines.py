@@ -563,7 +563,7 @@ class ContentKNN(Recommender):
     similarity to the items the user interacted with in training.
 
     With ``c_i`` item ``i``'s content vector (a row of ``item_content``, e.g. the bag of its
-    content tokens) and ``I_u`` the training items of user ``u``,
+    content tokens) and ``I_u`` the training items of user ``u``, the score of item ``j`` is::
 
         s_uj = (1 / |I_u|) Σ_{i ∈ I_u} cos(c_i, c_j),   cos(a, b) = a·b / (‖a‖ ‖b‖ + shrinkage).
 

@@ -19,7 +19,7 @@ import json
 import re
 from pathlib import Path
 
-#: The opening line of a MyST directive, e.g. ```` ```{exercise} Title ```` or ``:::{solution}``.
+#: The opening line of a MyST directive: a fence of backticks or colons, ``{name}``, an argument.
 DIRECTIVE = re.compile(r"^\s*(?P<fence>`{3,}|:{3,})\s*\{(?P<name>[\w-]+)\}\s*(?P<argument>.*)$")
 _LABEL = re.compile(r"^\s*:label:\s*(?P<label>\S+)\s*$")
 _ASSERTED = re.compile(r"^\s*assert\s+(check_\w+)\s*\(", re.MULTILINE)

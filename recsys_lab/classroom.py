@@ -227,7 +227,7 @@ def write_student_edition(book: Path, destination: Path) -> list[Path]:
     file), and neither the book, nor a folder that contains it, nor one inside it; otherwise
     ``UnsafeDestinationError`` is raised and nothing is touched. Malformed solutions raise
     ``SolutionMarkupError`` and leave any previous edition as it was. Both are
-    ``ValueError``s (see the module's docstring for the guarantees).
+    ``ValueError`` subclasses (see the module's docstring for the guarantees).
     """
     book, destination = Path(book), Path(destination)
     if not book.is_dir():

@@ -505,7 +505,8 @@ class MultVAE(_MatrixAutoencoder):
 
     Attributes (after ``fit``)
     --------------------------
-    scores_ : (n_users, n_items) logits.  betas_ : KL weight used at each update.
+    scores_ : (n_users, n_items) logits.
+    betas_ : KL weight used at each update.
     curves_ : per epoch, the training ``loss`` (reconstruction + β_t · KL + L2) and ``kl``,
         the mean KL term of the training rows after the epoch (and ``valid``'s metrics).
     """

@@ -842,13 +842,14 @@ class MultiTask(_FieldModel):
 
     Parameters
     ----------
-    user_fields, item_fields, use_ids, embedding_dim, n_negatives, epochs, batch_size,
-    learning_rate, l2, seed, user_history, min_user_rows : as :class:`FactorizationMachine`.
     architecture : ``"shared_bottom"`` or ``"mmoe"``.
     n_experts : int, experts of the MMoE (unused by shared-bottom).
     expert_units : widths of each expert's (or the shared bottom's) ReLU layers.
     hidden_units : widths of each task tower's ReLU layers.
     rating_weight : float ≥ 0, the weight of the rating loss.
+    others : ``user_fields``, ``item_fields``, ``use_ids``, ``embedding_dim``,
+        ``n_negatives``, ``epochs``, ``batch_size``, ``learning_rate``, ``l2``, ``seed``,
+        ``user_history`` and ``min_user_rows``, as in :class:`FactorizationMachine`.
     """
 
     hyperparameters = {**_COMMON, "architecture": one_of(*ARCHITECTURES),

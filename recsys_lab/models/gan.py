@@ -182,8 +182,9 @@ class CFGAN(EpochRecommender):
 
     Attributes
     ----------
-    network_ : the generator (:meth:`build_network`).  discriminator_ : the discriminator
-        (:meth:`build_discriminator`), or None if not ``adversarial``.
+    network_ : the generator (:meth:`build_network`).
+    discriminator_ : the discriminator (:meth:`build_discriminator`), or None if not
+        ``adversarial``.
     curves_ : DataFrame, one row per epoch: ``loss`` (the generator's) and ``d_loss`` (the
         discriminator's), means over batches; ``d_real`` and ``d_fake`` (mean D output on
         real and masked generated vectors); ``top10_overlap`` (:func:`top_k_overlap` of the
