@@ -248,6 +248,29 @@ def test_download_source_link(page, page_record):
         )
 
 
+def test_links_to_the_package_pages_land_on_an_entry_and_every_model_has_one(site):
+    """A chapter that sends the reader to a docstring (SASRec's search record, say) links to
+    its entry on the package pages (book/package*.md), and each registry row's class has one."""
+    from recsys_lab import registry
+
+    anchors = {path.name: set(re.findall(r'id="([^"]+)"', path.read_text(encoding="utf-8")))
+               for path in (site / "book").glob("package*.html")}
+    assert anchors, "no package pages were built"
+    broken, linked = [], 0
+    for path in (site / "book").glob("*.html"):
+        for target, anchor in re.findall(r'href="(package[\w]*\.html)#([^"]+)"',
+                                         path.read_text(encoding="utf-8")):
+            linked += 1
+            if anchor not in anchors.get(target, ()):
+                broken.append(f"{path.name} -> {target}#{anchor}")
+    assert linked and not broken, f"links to no entry:{lines(broken)}"
+    documented = set().union(*anchors.values())
+    missing = {entry.factory for protocol in registry.PROTOCOLS
+               for entry in registry.entries(protocol)
+               if entry.factory.replace(":", ".") not in documented}
+    assert not missing, f"registry classes without an entry:{lines(sorted(missing))}"
+
+
 def test_search_finds_known_term(site, base_url, browser):
     """Sphinx's JavaScript search on search.html?q=EASE lists pages of the book."""
     toc_html = {p.html for p in PAGES}
