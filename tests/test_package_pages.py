@@ -12,20 +12,29 @@ import importlib
 import importlib.util
 import inspect
 import re
+import sys
 from pathlib import Path
 
 import docutils.core
 import docutils.nodes
 import pytest
-import yaml
 from docutils.parsers.rst import roles
+from test_package import _modules
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "book").glob("package*.md"))
-_spec = importlib.util.spec_from_file_location(
-    "recsys_lab_docstrings", ROOT / "book" / "_ext" / "recsys_lab_docstrings.py")
-docstrings = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(docstrings)
+
+
+def _load(name: str, path: Path):
+    if name not in sys.modules:  # registered before it runs: sitekit's dataclasses look it up
+        spec = importlib.util.spec_from_file_location(name, path)
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+docstrings = _load("recsys_lab_docstrings", ROOT / "book" / "_ext" / "recsys_lab_docstrings.py")
+sitekit = _load("sitekit", ROOT / "tests" / "site" / "sitekit.py")
 
 #: Sphinx's cross-reference roles, which plain docutils does not know.
 for _role in ("mod", "func", "class", "meth", "attr", "data", "exc", "obj", "ref", "doc"):
@@ -33,13 +42,8 @@ for _role in ("mod", "func", "class", "meth", "attr", "data", "exc", "obj", "ref
 
 
 def public_modules() -> set[str]:
-    names = set()
-    for path in (ROOT / "recsys_lab").rglob("*.py"):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        parts = parts[:-1] if parts[-1] == "__init__" else parts
-        if not any(part.startswith("_") for part in parts):
-            names.add(".".join(parts))
-    return names
+    return {name for name in _modules()
+            if not any(part.startswith("_") for part in name.split("."))}
 
 
 def documented_modules() -> list[str]:
@@ -56,14 +60,7 @@ def test_every_public_module_is_on_exactly_one_package_page():
 
 
 def test_every_package_page_is_in_the_table_of_contents():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-
-    def files(entries):
-        for entry in entries:
-            yield entry.get("file")
-            yield from files(entry.get("sections", []))
-
-    listed = {file for part in toc["parts"] for file in files(part["chapters"])}
+    listed = {page.docname for page in sitekit.toc_pages()}
     assert {f"book/{page.stem}" for page in PAGES} <= listed
 
 
