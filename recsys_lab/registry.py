@@ -397,6 +397,26 @@ def run_rows(names, protocol: str, data, split, store: ModelStore | bool = True,
     return board, {name: fitted[protocol, name] for name in names}
 
 
+def run_rows_on_splits(names, protocol: str, data, splits, store: ModelStore | bool = True,
+                       n_jobs: int = 1) -> list[tuple]:
+    """:func:`run_rows` on each split of ``splits``, e.g. validation folds, ``n_jobs`` at a time.
+
+    Returns ``[(board, models)]``, one pair per split, in the order of ``splits``. With
+    ``n_jobs`` above 1 the splits are fitted in worker processes
+    (:func:`recsys_lab.parallel.map_in_processes`): the same fits, with the same seeds and
+    thread count, as a loop over :func:`run_rows` makes, returned pickled (a Keras model
+    with its weights). ``store`` is passed to :func:`run`; the workers read and write the
+    same store.
+    """
+    from recsys_lab.parallel import map_in_processes
+
+    names = list(names)
+    for name in names:
+        get(name, protocol)  # an unknown name fails here, before any process starts
+    return map_in_processes(run_rows, [(names, protocol, data, split, store)
+                                       for split in splits], n_jobs)
+
+
 def run_all(protocols, data, splits: Mapping | None = None,
             models: dict | None = None, store: ModelStore | bool = True) -> pd.DataFrame:
     """Run every entry of ``protocols`` (:func:`run`); one row per entry, in registry order.

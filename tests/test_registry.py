@@ -261,3 +261,29 @@ def test_run_scores_group_popularity_on_the_held_out_users(fake_fields):
     assert row["protocol"] == "COLD-USER" and row["chapter"] == 10
     assert row["n_test_users"] == 12 and row["parameters"] == 3 * 40
     assert 0 <= row["NDCG@10"] <= 1 and "Recall@20" in row
+
+
+def test_run_rows_on_splits_in_two_processes_gives_the_fits_of_a_loop():
+    # The claim chapter 7.1 makes: two worker processes make the fits a loop makes, Keras
+    # networks included, to the last bit of every score.
+    from recsys_lab.splits import seq_validation_splits
+
+    ratings = synthetic_ratings(n_users=50, n_items=30, seed=2).ratings
+    data = SimpleNamespace(n_users=50, n_items=30)
+    folds = seq_validation_splits(ratings, n_folds=2)
+    names = ["Markov", "SASRec"]
+    in_processes = registry.run_rows_on_splits(names, "SEQ", data, folds, store=False,
+                                               n_jobs=2)
+    assert len(in_processes) == 2
+    for fold, (board, models) in zip(folds, in_processes, strict=True):
+        loop_board, loop_models = registry.run_rows(names, "SEQ", data, fold, store=False)
+        assert list(models) == names
+        columns = ["HR@10", "NDCG@10"]
+        pd.testing.assert_frame_equal(board.table("SEQ")[columns],
+                                      loop_board.table("SEQ")[columns])
+        users = fold.test["user"].to_numpy()
+        for name in names:
+            np.testing.assert_array_equal(models[name].score_items(users),
+                                          loop_models[name].score_items(users))
+    with pytest.raises(ValueError, match="no model 'SASRek' under SEQ"):
+        registry.run_rows_on_splits(["SASRek"], "SEQ", data, folds, n_jobs=2)
