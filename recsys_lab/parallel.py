@@ -32,8 +32,9 @@ def map_in_processes(function: Callable, arguments: Iterable[tuple], n_jobs: int
     A script that calls it must do so under ``if __name__ == "__main__":``, since each
     worker imports the script that started it (Python's ``spawn``); a notebook need not.
     With ``n_jobs=1``, or a single job, everything runs here, in this process. Results come
-    back in the order of ``arguments``; the first job to fail raises its error here, and
-    the jobs not yet started are cancelled.
+    back in the order of ``arguments``. A job that fails raises its error here (the earliest
+    in that order, if several fail) and cancels the jobs not yet started; the jobs already
+    running finish first, as they do after an interrupt.
     """
     n_jobs = check_count(n_jobs, "n_jobs")
     jobs = [tuple(args) for args in arguments]
