@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_lab.model_store import ModelStore, fit_key
+from recsys_lab.parallel import map_in_processes
 from recsys_lab.splits import (
     COLD,
     COLD_USER,
@@ -408,8 +409,6 @@ def run_rows_on_splits(names, protocol: str, data, splits, store: ModelStore | b
     with its weights). ``store`` is passed to :func:`run`; the workers read and write the
     same store.
     """
-    from recsys_lab.parallel import map_in_processes
-
     names = list(names)
     for name in names:
         get(name, protocol)  # an unknown name fails here, before any process starts
