@@ -13,7 +13,14 @@ from recsys_lab.baselines import EASE, Biases, GenrePopularity, MostPopular
 from recsys_lab.datasets import synthetic_ratings
 from recsys_lab.evaluate import Leaderboard, evaluate
 from recsys_lab.plots import plot_cost_vs_accuracy
-from recsys_lab.splits import PROTOCOLS, cold_item_split, rating_split, seq_split, topn_split
+from recsys_lab.splits import (
+    PROTOCOLS,
+    cold_item_split,
+    rating_split,
+    seq_split,
+    seq_validation_splits,
+    topn_split,
+)
 
 matplotlib.use("Agg")
 
@@ -266,8 +273,6 @@ def test_run_scores_group_popularity_on_the_held_out_users(fake_fields):
 def test_run_rows_on_splits_in_two_processes_gives_the_fits_of_a_loop():
     # The claim chapter 7.1 makes: two worker processes make the fits a loop makes, Keras
     # networks included, to the last bit of every score.
-    from recsys_lab.splits import seq_validation_splits
-
     ratings = synthetic_ratings(n_users=50, n_items=30, seed=2).ratings
     data = SimpleNamespace(n_users=50, n_items=30)
     folds = seq_validation_splits(ratings, n_folds=2)
