@@ -271,7 +271,11 @@ class SASRec(_NextItemNetwork):
     0.234). With seeds 1 and 2, SASRec's test HR@10 is 0.207 and 0.211 against fold
     means of 0.233 and 0.237. So the folds overstate SASRec's test HR@10 by 0.026 to
     0.043 over three seeds, and the seed alone moves the test figure by up to 0.018
-    (0.193, 0.207, 0.211): more than any gain these searches found on the folds.
+    (0.193, 0.207, 0.211): more than any gain these searches found on the folds. These
+    figures come from the machines of the searches; on another processor the same code and
+    seeds can move the third decimal (an Intel Xeon with AVX-512 gives 0.194, 0.207 and
+    0.213, and a test-minus-folds interval of [−0.071, −0.015]), while one machine gives
+    the same figures in every fresh process.
 
     Learned state: ``network_`` (:class:`SASRecNetwork`, built by :meth:`build_network`),
     ``histories_`` (the time-ordered training histories), ``curves_`` (one row per epoch:
